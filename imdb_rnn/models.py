@@ -1,0 +1,50 @@
+"""The classifier: Embedding -> recurrent layer(s) -> head -> Dropout -> Dense(sigmoid).
+
+Padding id 0 is masked all the way through, so a review's prediction does not depend on how much
+padding its batch needed.
+"""
+
+import keras
+from keras import layers, ops
+
+CELLS = {"rnn": layers.SimpleRNN, "lstm": layers.LSTM, "gru": layers.GRU}
+HEADS = ("last", "mean", "max")
+
+
+@keras.saving.register_keras_serializable(package="imdb_rnn")
+class MaskedGlobalMaxPooling1D(layers.Layer):
+    """Max over time that ignores padded steps (Keras' GlobalMaxPooling1D ignores the mask)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs, mask=None):
+        if mask is not None:
+            inputs = ops.where(ops.expand_dims(mask, -1), inputs, ops.full_like(inputs, -1e9))
+        return ops.max(inputs, axis=1)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+
+def build_model(settings: dict, vocab_size: int) -> keras.Model:
+    """A compiled model. `settings` holds the arch config's keys (conf/arch), possibly tuned."""
+    num_layers, head = int(settings["num_layers"]), settings["head"]
+    token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+    x = layers.Embedding(vocab_size, int(settings["embedding_dim"]), mask_zero=True)(token_ids)
+    for i in range(num_layers):
+        whole_sequence = i < num_layers - 1 or head != "last"
+        recurrent = CELLS[settings["cell"]](int(settings["units"]), return_sequences=whole_sequence)
+        x = layers.Bidirectional(recurrent)(x) if settings["bidirectional"] else recurrent(x)
+    if head == "mean":
+        x = layers.GlobalAveragePooling1D()(x)
+    elif head == "max":
+        x = MaskedGlobalMaxPooling1D()(x)
+    x = layers.Dropout(float(settings["dropout"]))(x)
+    probability = layers.Dense(1, activation="sigmoid", name="positive")(x)
+
+    model = keras.Model(token_ids, probability, name=f"{settings['cell']}_classifier")
+    optimizer = keras.optimizers.Adam(float(settings["learning_rate"]), clipnorm=settings.get("clipnorm"))
+    model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=["accuracy"])
+    return model
