@@ -144,7 +144,7 @@ def _download(fname: str, url: str, file_hash: str | None) -> Path:
         return Path(keras.utils.get_file(fname, url, file_hash=file_hash))
     except Exception as exc:
         raise UserError(
-            f"could not download {url} ({type(exc).__name__}); without internet, fetch {fname} "
+            f"could not download {url} ({exc or type(exc).__name__}); without internet, fetch {fname} "
             f"elsewhere and pass data.path=/path/to/{fname} (or set IMDB_RNN_DATA)"
         ) from None
 

@@ -11,6 +11,7 @@ import logging
 import platform
 import time
 import warnings
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -45,19 +46,10 @@ def run_job(cfg, out_dir: Path) -> dict:
     # --- data: the bucket's reviews, validation split off the training ones ----------------------
     t0 = time.perf_counter()
     corpus = data.load(cfg.data)
-    bucket = buckets.resolve(cfg.bucket, corpus.train.lengths)
-    train_all = corpus.train.subset(bucket.contains(corpus.train.lengths))
-    test = corpus.test.subset(bucket.contains(corpus.test.lengths))
-    where = f"bucket {bucket.name} [{bucket.min_len}, {bucket.max_len}] of {corpus.source}"
-    if len(train_all) < MIN_TRAIN_REVIEWS or len(set(train_all.labels)) < 2:
-        raise UserError(f"{where} has {len(train_all)} training reviews: too few to train; choose a wider bucket")
-    if len(test) == 0:
-        raise UserError(f"{where} has no test reviews: choose a wider bucket")
-    train_idx, val_idx = train_test_split(
-        np.arange(len(train_all)), test_size=cfg.data.val_fraction, stratify=train_all.labels, random_state=cfg.seed
+    splits = bucket_splits(corpus, cfg)
+    bucket, train_all, train, val, test, vocab_size = (
+        splits.bucket, splits.train_all, splits.train, splits.val, splits.test, splits.vocab_size
     )
-    train, val = train_all.subset(train_idx), train_all.subset(val_idx)
-    vocab_size = min(cfg.data.vocab_size, data.FIRST_WORD_ID + len(corpus.vocab))
 
     def sequences(split):
         return inputs.truncate(split.sequences(vocab_size), cfg.data.max_len, cfg.data.keep)
@@ -68,8 +60,8 @@ def run_job(cfg, out_dir: Path) -> dict:
     val_ds, _ = inputs.eval_batches(x_val, val.labels, batch_size)
     data_s = time.perf_counter() - t0
     log.info(
-        "%s: %d train / %d val / %d test reviews, vocabulary %d (%.1f s)",
-        where, len(train), len(val), len(test), vocab_size, data_s,
+        "bucket %s [%s, %s] of %s: %d train / %d val / %d test reviews, vocabulary %d (%.1f s)",
+        bucket.name, bucket.min_len, bucket.max_len, corpus.source, len(train), len(val), len(test), vocab_size, data_s,
     )
 
     # --- search: best settings on the validation split -------------------------------------------
@@ -150,6 +142,33 @@ def run_job(cfg, out_dir: Path) -> dict:
     }
     artifacts.write_json(out_dir / artifacts.METRICS, metrics)
     return metrics
+
+
+@dataclass
+class BucketSplits:
+    bucket: buckets.Bucket
+    train_all: data.Split  # the bucket's training reviews = train + val
+    train: data.Split
+    val: data.Split
+    test: data.Split
+    vocab_size: int
+
+
+def bucket_splits(corpus: data.Corpus, cfg) -> BucketSplits:
+    """The bucket's reviews: train and test filtered by length, validation split off train (stratified)."""
+    bucket = buckets.resolve(cfg.bucket, corpus.train.lengths)
+    train_all = corpus.train.subset(bucket.contains(corpus.train.lengths))
+    test = corpus.test.subset(bucket.contains(corpus.test.lengths))
+    where = f"bucket {bucket.name} [{bucket.min_len}, {bucket.max_len}] of {corpus.source}"
+    if len(train_all) < MIN_TRAIN_REVIEWS or len(set(train_all.labels)) < 2:
+        raise UserError(f"{where} has {len(train_all)} training reviews: too few to train; choose a wider bucket")
+    if len(test) == 0:
+        raise UserError(f"{where} has no test reviews: choose a wider bucket")
+    train_idx, val_idx = train_test_split(
+        np.arange(len(train_all)), test_size=cfg.data.val_fraction, stratify=train_all.labels, random_state=cfg.seed
+    )
+    vocab_size = min(cfg.data.vocab_size, data.FIRST_WORD_ID + len(corpus.vocab))
+    return BucketSplits(bucket, train_all, train_all.subset(train_idx), train_all.subset(val_idx), test, vocab_size)
 
 
 def fit(model, train_ds, val_ds, train_cfg, out_dir: Path, verbose: int) -> pd.DataFrame:

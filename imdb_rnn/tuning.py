@@ -5,6 +5,7 @@ setting keeps the arch's. The tuner's project lives in the job's output dir, so 
 the same dir resumes an interrupted search instead of starting over.
 """
 
+import logging
 from pathlib import Path
 
 import keras
@@ -13,6 +14,21 @@ import pandas as pd
 
 from imdb_rnn import UserError
 from imdb_rnn.models import build_model
+
+log = logging.getLogger(__name__)
+
+
+class TrialLog(keras.callbacks.Callback):
+    """One line in the job log per finished trial (Keras Tuner itself only prints to the terminal)."""
+
+    def on_train_begin(self, logs=None):
+        self.epochs = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs, self.last = epoch + 1, logs or {}
+
+    def on_train_end(self, logs=None):
+        log.info("trial done after %d epochs: %s", self.epochs, ", ".join(f"{k}={v:.4f}" for k, v in self.last.items()))
 
 
 def _declare(hp: kt.HyperParameters, name: str, spec: dict):
@@ -70,7 +86,7 @@ def search(cfg, arch: dict, vocab_size: int, train_ds, val_ds, directory: Path, 
     fit_args = {"shuffle": False}  # train_ds reshuffles itself every epoch
     if cfg.kind != "hyperband":  # Hyperband sets each trial's epochs itself
         fit_args["epochs"] = cfg.epochs
-    tuner.search(train_ds, validation_data=val_ds, callbacks=callbacks, verbose=verbose, **fit_args)
+    tuner.search(train_ds, validation_data=val_ds, callbacks=[*callbacks, TrialLog()], verbose=verbose, **fit_args)
     best = tuner.get_best_hyperparameters(1)[0].values
     tuned = {k: v for k, v in best.items() if not k.startswith("tuner/")}
     keras.backend.clear_session()

@@ -1,0 +1,62 @@
+"""Shared fixtures: the command line run as a user runs it, on the bundled sample."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+CONF_DIR = REPO / "conf"
+
+# Fast settings for jobs whose numbers do not matter, only their behaviour.
+TINY = ["experiment=quick", "tuner=none", "train.epochs=2", "arch.units=8", "arch.embedding_dim=8"]
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> Path:
+    """One tokenized-data cache for the whole session, never the user's own."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="session")
+def run_cli(cache_dir):
+    """Run `python -m <module> ARGS` in a subprocess from the repo root; return the CompletedProcess."""
+
+    def run(*args, module="imdb_rnn", env=None, timeout=900, cwd=REPO, stdin=None):
+        full_env = {**os.environ, "IMDB_RNN_CACHE": str(cache_dir)}
+        full_env.pop("IMDB_RNN_DATA", None)  # each test says which data it uses
+        full_env.update(env or {})
+        return subprocess.run(
+            [sys.executable, "-m", module, *map(str, args)],
+            cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout, input=stdin,
+        )
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def quick_job(run_cli, tmp_path_factory) -> Path:
+    """A real `experiment=quick` job on the sample (tiny random search + retrain), run once per session."""
+    out = tmp_path_factory.mktemp("quick_job")
+    result = run_cli("experiment=quick", f"hydra.run.dir={out}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out
+
+
+# Fast sweep settings: no search, one epoch, a tiny model.
+SWEEP_TINY = ["experiment=quick", "tuner=none", "train.epochs=1", "arch.units=8", "arch.embedding_dim=8"]
+
+
+@pytest.fixture(scope="session")
+def tiny_sweep(run_cli, tmp_path_factory):
+    """A real sweep on the sample, run once per session: rnn,gru x buckets 0_129,130_175 (4 tiny jobs)
+    plus, for each arch, the bucket `quantile` with index 9 of 5, which cannot work (2 failing jobs).
+    `++bucket.index=9` sets index on every bucket; the fixed ones ignore it. Returns (sweep dir, result)."""
+    sweep_dir = tmp_path_factory.mktemp("tiny_sweep")
+    result = run_cli(
+        "-m", "arch=rnn,gru", "bucket=0_129,130_175,quantile", "++bucket.index=9", *SWEEP_TINY,
+        f"hydra.sweep.dir={sweep_dir}",
+    )
+    return sweep_dir, result

@@ -1,0 +1,110 @@
+"""Config composition: every option of every group composes, and names like 130_175 stay strings."""
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+import imdb_rnn  # noqa: F401  (registers the bucket_name resolver)
+from imdb_rnn import UserError
+from imdb_rnn.__main__ import group_options, quote_group_options
+
+from conftest import CONF_DIR
+
+GROUPS = group_options(CONF_DIR)
+CLASSIC_BUCKETS = ["0_129", "130_175", "176_284", "285_597", "598_2494"]
+
+
+def compose_cfg(*overrides):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(config_name="config", overrides=quote_group_options(list(overrides), GROUPS))
+
+
+def test_public_group_options_exist():
+    assert GROUPS["arch"] == ["gru", "lstm", "rnn"]
+    assert set(CLASSIC_BUCKETS + ["all", "quantile"]) <= set(GROUPS["bucket"])
+    assert set(GROUPS["tuner"]) == {"hyperband", "random", "bayesian", "none"}
+    assert {"imdb", "sample"} <= set(GROUPS["data"])
+    assert {"classic", "quick"} <= set(GROUPS["experiment"])
+
+
+def test_defaults_are_lstm_130_175_hyperband_on_full_imdb():
+    cfg = compose_cfg()
+    assert (cfg.arch.cell, cfg.bucket.name, cfg.tuner.kind, cfg.data.source) == ("lstm", "130_175", "hyperband", "archive")
+    assert (cfg.train.epochs, cfg.train.batch_size, cfg.data.val_fraction) == (50, 32, 0.2)
+    # the classic search space
+    space = cfg.tuner.search_space
+    assert list(space.embedding_dim["values"]) == [32, 64, 128, 256]
+    assert (space.units.min_value, space.units.max_value, space.units.step) == (16, 128, 16)
+    assert (space.dropout.min_value, space.dropout.max_value) == (0.1, 0.5)
+    assert (cfg.tuner.max_epochs, cfg.tuner.factor, cfg.tuner.hyperband_iterations, cfg.tuner.objective) == (15, 3, 1, "val_accuracy")
+
+
+@pytest.mark.parametrize("group", ["arch", "bucket", "tuner", "data", "train", "experiment"])
+def test_every_option_composes_and_resolves(group):
+    for option in GROUPS[group]:
+        cfg = compose_cfg(f"{group}={option}")
+        OmegaConf.to_container(cfg, resolve=True)  # every interpolation resolves
+        if group == "arch":
+            assert cfg.arch.name == option and cfg.arch.cell == option
+
+
+@pytest.mark.parametrize("name", CLASSIC_BUCKETS)
+def test_classic_bucket_names_reach_hydra_as_strings(name):
+    cfg = compose_cfg(f"bucket={name}")
+    low, high = map(int, name.split("_"))
+    assert (cfg.bucket.name, cfg.bucket.min_len, cfg.bucket.max_len) == (name, low, high)
+
+
+def test_quoting_covers_sweeps_and_leaves_other_overrides_alone():
+    args = ["-m", "bucket=0_129,130_175", "arch=rnn,gru", "train.epochs=3", "+bucket@x=all", "seed=1_000"]
+    assert quote_group_options(args, GROUPS) == [
+        "-m", "bucket='0_129','130_175'", "arch=rnn,gru", "train.epochs=3", "+bucket@x=all", "seed=1_000",
+    ]
+
+
+def test_unknown_group_option_is_one_clear_error():
+    with pytest.raises(UserError, match=r"unknown bucket '13_175': choose from .*130_175"):
+        quote_group_options(["bucket=13_175"], GROUPS)
+    with pytest.raises(UserError, match=r"unknown arch 'transformer'"):
+        quote_group_options(["arch=lstm,transformer"], GROUPS)
+
+
+def test_custom_range_renames_the_bucket():
+    cfg = compose_cfg("bucket.min_len=100", "bucket.max_len=200")
+    assert cfg.bucket.name == "100_200"
+    assert compose_cfg("bucket=all").bucket.name == "all"
+    assert compose_cfg("bucket=all", "bucket.min_len=300").bucket.name == "300_max"
+    assert compose_cfg("bucket=quantile", "bucket.index=2").bucket.name == "q2of5"
+
+
+def test_experiments_set_what_they_promise():
+    classic = compose_cfg("experiment=classic")
+    assert (classic.data.vocab_size, classic.tuner.kind, classic.train.batch_size, classic.train.epochs) == (5000, "hyperband", 32, 50)
+    quick = compose_cfg("experiment=quick")
+    assert (quick.data.source, quick.bucket.name, quick.tuner.kind) == ("sample", "all", "random")
+    # an explicit override still wins over the experiment
+    assert compose_cfg("experiment=quick", "arch=gru").arch.cell == "gru"
+
+
+def test_data_path_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv("IMDB_RNN_DATA", "/somewhere/aclImdb_v1.tar.gz")
+    assert compose_cfg().data.path == "/somewhere/aclImdb_v1.tar.gz"
+    monkeypatch.delenv("IMDB_RNN_DATA")
+    assert compose_cfg().data.path is None
+
+
+def test_help_lists_groups(run_cli):
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for group in ("arch:", "bucket:", "tuner:", "data:", "experiment:"):
+        assert group in result.stdout
+    assert "130_175" in result.stdout and "hyperband" in result.stdout
+
+
+def test_cfg_job_prints_the_composed_config_for_the_typed_command(run_cli):
+    result = run_cli("arch=gru", "bucket=130_175", "--cfg", "job")
+    assert result.returncode == 0, result.stderr
+    cfg = OmegaConf.create(result.stdout)
+    assert cfg.arch.cell == "gru" and (cfg.bucket.min_len, cfg.bucket.max_len) == (130, 175)

@@ -1,0 +1,152 @@
+"""One real job through the command line, on the bundled sample: artifacts, determinism, the typed
+`bucket=130_175` command, and every user-facing failure (one line, non-zero exit, nothing that looks done)."""
+
+import json
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import TINY
+
+pytestmark = pytest.mark.slow
+
+METRIC_KEYS = {
+    "arch", "bucket", "n_train", "n_val", "n_test", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
+    "test_loss", "test_accuracy", "best_hyperparameters", "tuning_wall_s", "training_wall_s", "epochs_run",
+    "versions", "status",
+}
+
+
+def test_quick_job_writes_every_artifact(quick_job):
+    metrics = json.loads((quick_job / "metrics.json").read_text())
+    assert METRIC_KEYS <= set(metrics) and metrics["status"] == "complete"
+    assert metrics["bucket"] == {"name": "all", "min_len": 0, "max_len": None, "scheme": "fixed"}
+    assert metrics["n_train"] + metrics["n_val"] == 2000 and metrics["n_test"] == 1000
+    assert abs(metrics["n_val"] / 2000 - 0.2) < 0.01
+    assert set(metrics["best_hyperparameters"]) == {"embedding_dim", "units", "dropout"}
+    assert {"tensorflow", "keras", "keras_tuner"} <= set(metrics["versions"])
+    for split in ("train", "val", "test"):
+        assert 0.0 <= metrics[f"{split}_accuracy"] <= 1.0 and np.isfinite(metrics[f"{split}_loss"])
+
+    history = pd.read_csv(quick_job / "history.csv")
+    assert list(history.columns[:1]) == ["epoch"]
+    assert {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "epoch_time_s"} <= set(history.columns)
+    assert len(history) == metrics["epochs_run"] and (history["epoch_time_s"] > 0).all()
+
+    predictions = pd.read_csv(quick_job / "predictions.csv")
+    assert list(predictions.columns) == ["review_id", "length", "label", "probability"]
+    assert len(predictions) == metrics["n_test"] and predictions["review_id"].is_unique
+    assert predictions["probability"].between(0, 1).all()
+    # the recorded test accuracy is the one these predictions give
+    accuracy = ((predictions["probability"] > 0.5) == predictions["label"]).mean()
+    assert accuracy == pytest.approx(metrics["test_accuracy"], abs=1e-6)
+
+    trials = pd.read_csv(quick_job / "tuner_trials.csv")
+    assert len(trials) == 2 and {"trial_id", "score", "units", "embedding_dim", "dropout"} <= set(trials.columns)
+    assert (quick_job / "tuner" / "search" / "oracle.json").exists()  # the tuner project lives in the job dir
+
+    model = keras.models.load_model(quick_job / "model.keras")
+    assert model.layers[1].output_dim == metrics["best_hyperparameters"]["embedding_dim"]
+    tokenizer = json.loads((quick_job / "tokenizer.json").read_text())
+    assert tokenizer["vocab_size"] == 5000 and len(tokenizer["words"]) == 5000 - 3
+
+    report = (quick_job / "report.html").read_text()
+    assert report.count('class="plotly-graph-div"') == 3 and "Tuner trials" in report and "Token lengths" in report
+    assert 'src="http' not in report and len(report) > 3_000_000  # plotly.js embedded: works offline
+    assert (quick_job / "checkpoints" / "best.keras").exists()
+    assert any((quick_job / "tensorboard").rglob("events.out.tfevents.*"))
+    assert "test accuracy" in (quick_job / "imdb_rnn.log").read_text()
+    resolved = (quick_job / "config.yaml").read_text()
+    assert "name: all" in resolved and "${" not in resolved
+    assert not list(quick_job.glob(".*.tmp*")) and not [p for p in quick_job.iterdir() if p.name.startswith(".metrics")]
+
+
+def test_same_config_gives_the_same_metrics(run_cli, tmp_path):
+    runs = []
+    for name in ("a", "b"):
+        result = run_cli(*TINY, f"hydra.run.dir={tmp_path / name}")
+        assert result.returncode == 0, result.stderr[-2000:]
+        runs.append(json.loads((tmp_path / name / "metrics.json").read_text()))
+    for key in ("train_loss", "val_loss", "test_loss", "test_accuracy", "epochs_run"):
+        assert runs[0][key] == runs[1][key], key
+
+
+def test_bucket_130_175_exactly_as_typed(run_cli, tmp_path):
+    result = run_cli(*TINY, "arch=gru", "bucket=130_175", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["arch"] == "gru" and metrics["bucket"]["name"] == "130_175"
+    assert (metrics["bucket"]["min_len"], metrics["bucket"]["max_len"]) == (130, 175)
+    lengths = pd.read_csv(tmp_path / "predictions.csv")["length"]
+    assert lengths.between(130, 175).all() and len(lengths) == metrics["n_test"] > 0
+
+
+def test_default_run_dir_is_named_by_arch_and_bucket(run_cli, tmp_path):
+    result = run_cli(*TINY, "arch=rnn", "bucket=176_284", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    (job_dir,) = (tmp_path / "outputs" / "runs" / "rnn_176_284").iterdir()
+    assert json.loads((job_dir / "metrics.json").read_text())["status"] == "complete"
+
+
+def assert_one_line_failure(result, *fragments):
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("imdb_rnn: error: "), result.stderr[-2000:]
+    for fragment in fragments:
+        assert fragment in last, last
+
+
+@pytest.mark.parametrize(
+    "overrides, fragments",
+    [
+        (["arch=transformer"], ["unknown arch 'transformer'", "gru, lstm, rnn"]),
+        (["bucket=13_175"], ["unknown bucket '13_175'", "130_175"]),
+        (["tuner=grid"], ["unknown tuner 'grid'"]),
+    ],
+)
+def test_unknown_choices_fail_before_any_work(run_cli, tmp_path, overrides, fragments):
+    result = run_cli(*TINY, *overrides, f"hydra.run.dir={tmp_path / 'job'}")
+    assert_one_line_failure(result, *fragments)
+    assert not (tmp_path / "job").exists()
+
+
+@pytest.mark.parametrize(
+    "overrides, fragments",
+    [
+        (["bucket.min_len=300", "bucket.max_len=200"], ["min_len <= max_len"]),
+        (["bucket.min_len=5000", "bucket.max_len=6000"], ["too few to train", "wider bucket"]),
+        (["train.epochs=0"], ["train.epochs=0", "positive integer"]),
+        (["data.val_fraction=1.5"], ["data.val_fraction"]),
+        (["data.path=/nonexistent/aclImdb_v1.tar.gz", "data.source=archive"], ["does not exist", "data.path"]),
+    ],
+)
+def test_impossible_settings_fail_with_one_line_and_a_failed_status(run_cli, tmp_path, overrides, fragments):
+    result = run_cli(*TINY, *overrides, f"hydra.run.dir={tmp_path}")
+    assert_one_line_failure(result, *fragments)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["status"] == "failed" and fragments[0] in metrics["error"]
+    assert not (tmp_path / "model.keras").exists() and not (tmp_path / "predictions.csv").exists()
+
+
+def test_corrupt_archive(run_cli, tmp_path):
+    bad = tmp_path / "aclImdb_v1.tar.gz"
+    bad.write_bytes(b"\x1f\x8b" + b"\x00" * 1000)
+    result = run_cli(*TINY, "data=imdb", f"data.path={bad}", f"hydra.run.dir={tmp_path / 'job'}")
+    assert_one_line_failure(result, "not a readable aclImdb archive", "data.path")
+
+
+def test_no_internet_and_no_local_copy_says_how_to_pass_a_path(run_cli, tmp_path):
+    result = run_cli(
+        "data=imdb", "tuner=none", f"hydra.run.dir={tmp_path / 'job'}",
+        env={
+            "KERAS_HOME": str(tmp_path / "keras_home"),  # no cached download
+            "IMDB_RNN_CACHE": str(tmp_path / "cache"),
+            # an unreachable proxy: offline even on a machine with internet, and fast
+            "https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9",
+        },
+    )
+    assert_one_line_failure(result, "could not download", "data.path=", "IMDB_RNN_DATA")
+    assert json.loads((tmp_path / "job" / "metrics.json").read_text())["status"] == "failed"
