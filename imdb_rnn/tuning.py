@@ -6,6 +6,7 @@ the same dir resumes an interrupted search instead of starting over.
 """
 
 import logging
+import warnings
 from pathlib import Path
 
 import keras
@@ -16,6 +17,10 @@ from imdb_rnn import UserError
 from imdb_rnn.models import build_model
 
 log = logging.getLogger(__name__)
+
+# Hyperband continues a promising trial from its saved weights with a fresh optimizer, which Keras
+# reports as skipped optimizer variables: expected, not a problem.
+warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
 
 
 class TrialLog(keras.callbacks.Callback):

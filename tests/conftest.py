@@ -14,6 +14,13 @@ CONF_DIR = REPO / "conf"
 TINY = ["experiment=quick", "tuner=none", "train.epochs=2", "arch.units=8", "arch.embedding_dim=8"]
 
 
+def pytest_collection_modifyitems(items):
+    # Anything that needs a trained job is slow, whether or not its own code says so.
+    for item in items:
+        if "quick_job" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory) -> Path:
     """One tokenized-data cache for the whole session, never the user's own."""
