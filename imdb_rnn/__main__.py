@@ -4,12 +4,21 @@ Hydra's override grammar reads `bucket=130_175` as the integer 130175 (underscor
 separators), so before Hydra sees the command line, option names of config groups that look like
 numbers are quoted: `bucket=130_175` -> `bucket='130_175'`, also inside `-m` lists. Unknown options
 of a config group are reported here in one line.
+
+In a sweep, each job dir is named arch_bucket plus the other overrides that vary between jobs
+(conf/config.yaml, hydra.sweep.subdir). Overrides given one value for the whole sweep
+(experiment=quick, data.path=/some/where) would only repeat in every name (and a path's "/" would
+nest dirs), so they are added to hydra's exclude_keys here, where the command line is known.
+
+Exit status: 1 when any job of a sweep did not complete (cli.SweepSummary lists them on stderr).
 """
 
 import os
 import re
 import sys
 from pathlib import Path
+
+from omegaconf import OmegaConf
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's C++ start-up chatter out of the logs
 
@@ -48,15 +57,48 @@ def quote_group_options(args: list[str], groups: dict[str, list[str]]) -> list[s
     return fixed
 
 
+_EXCLUDE_KEYS = "hydra.job.config.override_dirname.exclude_keys"
+
+
+def exclude_fixed_overrides(args: list[str], conf_dir: Path) -> list[str]:
+    """Add the keys of single-valued overrides to the exclude_keys of conf/config.yaml (see above)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    overrides = [arg for arg in args if not arg.startswith("-") and "=" in arg]  # not flags, nor --cfg's job
+    keys = [arg.split("=", 1)[0].lstrip("+~") for arg in overrides]
+    if _EXCLUDE_KEYS in keys:
+        return args  # the user chose exclude_keys: keep them
+    parser, fixed = OverridesParser.create(), []
+    for arg, key in zip(overrides, keys):
+        if key.startswith(("hydra.", "hydra/")):
+            continue  # hydra's own settings never go into dir names
+        try:
+            override = parser.parse_override(arg)
+        except Exception:  # noqa: BLE001 - Hydra reports bad overrides itself, with context
+            continue
+        if not override.is_sweep_override():
+            fixed.append(override.key_or_group)
+    if not fixed:
+        return args
+    excluded = list(OmegaConf.load(conf_dir / "config.yaml").hydra.job.config.override_dirname.exclude_keys)
+    excluded += [key for key in fixed if key not in excluded]
+    first = args.index(overrides[0])  # next to the other overrides: Hydra's argparse wants them together
+    return [*args[:first], f"{_EXCLUDE_KEYS}=[{','.join(repr(k) for k in excluded)}]", *args[first:]]
+
+
 def run() -> None:
+    conf_dir = Path(config_dir())
     try:
-        sys.argv[1:] = quote_group_options(sys.argv[1:], group_options(Path(config_dir())))
+        sys.argv[1:] = quote_group_options(sys.argv[1:], group_options(conf_dir))
     except UserError as exc:
         print(f"imdb_rnn: error: {exc}", file=sys.stderr)
         sys.exit(2)
-    from imdb_rnn.cli import main
+    sys.argv[1:] = exclude_fixed_overrides(sys.argv[1:], conf_dir)
+    from imdb_rnn import cli
 
-    main()
+    cli.main()
+    if cli.sweep_failures:  # listed on stderr by cli.SweepSummary
+        sys.exit(1)
 
 
 if __name__ == "__main__":

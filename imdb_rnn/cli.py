@@ -2,6 +2,11 @@
 
 `python -m imdb_rnn` goes through __main__.py first (which makes names like 130_175 reach Hydra as
 strings), then here.
+
+Sweeps: a job whose dir already holds a complete metrics.json is skipped, so re-running a sweep into
+the same hydra.sweep.dir finishes only what is left (a single run always runs). At the end of a sweep,
+SweepSummary (registered under hydra.callbacks in conf/config.yaml) writes sweep_summary.{json,csv}
+and lists the jobs that failed.
 """
 
 import logging
@@ -11,11 +16,19 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
 from hydra.types import RunMode
+from omegaconf import OmegaConf
 
 from imdb_rnn import UserError, artifacts
 
 log = logging.getLogger("imdb_rnn")
+
+# Sweep job dirs are arch_bucket plus ",key=value,..." for the other swept keys (hydra.sweep.subdir).
+OmegaConf.register_new_resolver("cell_suffix", lambda extra: f",{extra}" if extra else "", replace=True)
+
+# Job dirs of the last sweep that did not end complete; __main__ exits non-zero when there are any.
+sweep_failures: list[str] = []
 
 
 def config_dir() -> str:
@@ -28,12 +41,16 @@ def config_dir() -> str:
 def main(cfg) -> dict | None:
     hydra_cfg = HydraConfig.get()
     out_dir = Path(hydra_cfg.runtime.output_dir)
+    done = skip_if_complete(cfg, out_dir) if hydra_cfg.mode == RunMode.MULTIRUN else None
+    if done is not None:
+        return done  # resuming a sweep: this job finished in an earlier run
     try:
         from imdb_rnn.job import run_job  # TensorFlow loads here, not for --help or --cfg
 
         return run_job(cfg, out_dir)
     except (Exception, KeyboardInterrupt) as exc:
         reason = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+        reason = " ".join(reason.split())  # one line, whatever the library's message looked like
         if not isinstance(exc, UserError):
             log.error("job failed:\n%s", traceback.format_exc())
         status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
@@ -43,3 +60,52 @@ def main(cfg) -> dict | None:
             return None  # the sweep goes on
         print(f"imdb_rnn: error: {reason}", file=sys.stderr)
         sys.exit(130 if isinstance(exc, KeyboardInterrupt) else 1)
+
+
+def skip_if_complete(cfg, out_dir: Path) -> dict | None:
+    """The metrics of a job already completed in out_dir (a resumed sweep), else None (run it)."""
+    metrics = artifacts.read_metrics(out_dir)
+    if not metrics or metrics.get("status") != "complete":
+        return None
+    log.info("skipping complete job %s (test accuracy %.4f)", out_dir, metrics.get("test_accuracy", float("nan")))
+    try:  # same dir, different settings: most likely a mistake, so say which
+        saved = OmegaConf.load(out_dir / "config.yaml")
+        changed = _changed_keys(OmegaConf.to_container(saved), OmegaConf.to_container(cfg, resolve=True))
+    except Exception:  # noqa: BLE001 - the warning is a courtesy; never fail the skip over it
+        changed = []
+    if changed:
+        log.warning("%s was completed with other settings (%s); kept as is: use a new dir to rerun",
+                    out_dir, ", ".join(changed))
+    return metrics
+
+
+def _changed_keys(old, new, prefix="") -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        keys = sorted(set(old) | set(new))
+        return [k for key in keys for k in _changed_keys(old.get(key), new.get(key), f"{prefix}{key}.")]
+    return [] if old == new else [prefix.rstrip(".")]
+
+
+class SweepSummary(Callback):
+    """After a sweep: sweep_summary.json/.csv at the sweep dir's root (one row per job dir found
+    there, with its status and error), and the jobs that did not complete on stderr."""
+
+    def on_multirun_end(self, config, **kwargs) -> None:
+        from imdb_rnn import compare  # pandas; only needed here
+
+        sweep_dir = Path(str(config.hydra.sweep.dir)).resolve()
+        jobs = [compare.job_summary(job, sweep_dir) for job in compare.find_job_dirs(sweep_dir)[0]]
+        failed = [job for job in jobs if job["status"] != "complete"]
+        summary = {"sweep_dir": str(sweep_dir), "n_jobs": len(jobs), "n_complete": len(jobs) - len(failed),
+                   "n_failed": len(failed), "jobs": jobs}
+        table = sweep_dir / "sweep_summary.csv"
+        artifacts.write_json(sweep_dir / "sweep_summary.json", summary)
+        artifacts.write_csv(table, compare.pd.DataFrame(jobs, columns=compare.SUMMARY_COLUMNS))
+        sweep_failures[:] = [job["job"] for job in failed]
+        log.info("sweep done: %d of %d jobs complete; summary in %s", summary["n_complete"], len(jobs), table)
+        if failed:
+            lines = [f"  {job['job']}: {job['status']}" + (f": {job['error']}" if job["error"] else "")
+                     for job in failed[:20]]
+            lines += [f"  ... and {len(failed) - 20} more"] if len(failed) > 20 else []
+            print(f"imdb_rnn: {len(failed)} of {len(jobs)} jobs did not complete (see {table}):", *lines,
+                  sep="\n", file=sys.stderr)

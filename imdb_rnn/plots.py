@@ -1,6 +1,10 @@
-"""Plotly figures of one job, saved together as one self-contained HTML page (works offline)."""
+"""Plotly figures of one job, saved together as one self-contained HTML page (works offline).
+
+The second half builds the figures of `python -m imdb_rnn.compare` (many jobs, see compare.py).
+"""
 
 import html
+import json
 
 import numpy as np
 import pandas as pd
@@ -44,11 +48,134 @@ def length_histogram(train_lengths: np.ndarray, test_lengths: np.ndarray, min_le
     return fig
 
 
-def html_page(title: str, figures: list[go.Figure]) -> str:
-    """One page, plotly.js embedded once."""
-    parts = [fig.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, fig in enumerate(figures)]
+def html_page(title: str, figures: list[go.Figure], div_ids: list[str] | None = None, notes: list[str] | None = None) -> str:
+    """One page, plotly.js embedded once. div_ids name the figures' divs (default: random ids);
+    notes are lines of text shown under the title."""
+    ids = div_ids or [None] * len(figures)
+    parts = [fig.to_html(full_html=False, include_plotlyjs=(i == 0), div_id=ids[i]) for i, fig in enumerate(figures)]
     body = "\n".join(f"<div>{p}</div>" for p in parts)
+    intro = "".join(f"<p style='margin:2px 0'>{html.escape(line)}</p>" for line in notes or [])
     return (
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>"
-        f"<body style='font-family:sans-serif'><h2>{html.escape(title)}</h2>{body}</body></html>"
+        f"<body style='font-family:sans-serif'><h2>{html.escape(title)}</h2>{intro}{body}</body></html>"
     )
+
+
+# --- comparing jobs (python -m imdb_rnn.compare) ---------------------------------------------------
+
+
+def accuracy_heatmap(grid: pd.DataFrame, title: str, diverging: bool = False) -> go.Figure:
+    """Rows (architectures) x columns (buckets) of accuracies in [0, 1], shown in %; with diverging,
+    differences centred on 0 (red worse, blue better)."""
+    z = grid.to_numpy(dtype=float) * 100
+    text = [["" if np.isnan(v) else (f"{v:+.1f}" if diverging else f"{v:.1f}") for v in row] for row in z]
+    colors = dict(colorscale="RdBu", zmid=0) if diverging else dict(colorscale="Viridis")
+    fig = go.Figure(go.Heatmap(
+        z=z, x=[str(c) for c in grid.columns], y=[str(i) for i in grid.index], text=text, texttemplate="%{text}",
+        hovertemplate="%{y} on %{x}: %{z:.2f}<extra></extra>", colorbar=dict(title="points" if diverging else "%"),
+        **colors,
+    ))
+    fig.update_layout(title=title, xaxis_title="bucket (token length)", yaxis_title="architecture",
+                      yaxis_autorange="reversed", height=max(300, 120 + 45 * len(grid.index)))
+    return fig
+
+
+def accuracy_bars(done: pd.DataFrame, buckets: list[str]) -> go.Figure:
+    """Grouped bars: test accuracy per bucket, one bar per architecture (column `cell`)."""
+    fig = go.Figure()
+    means = done.groupby(["cell", "bucket"], sort=False)["test_accuracy"].mean()
+    for cell in dict.fromkeys(done["cell"]):
+        y = [means.get((cell, b), np.nan) * 100 for b in buckets]
+        fig.add_trace(go.Bar(x=buckets, y=y, name=cell, text=[f"{v:.1f}" if v == v else "" for v in y]))
+    fig.update_layout(barmode="group", title="Test accuracy per bucket", xaxis_title="bucket (token length)",
+                      yaxis_title="test accuracy (%)", height=420)
+    return fig
+
+
+def validation_curves(histories: dict[str, pd.DataFrame]) -> go.Figure:
+    """Every job's validation accuracy and loss per epoch of its retraining, overlaid."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Validation accuracy", "Validation loss"))
+    for i, (name, history) in enumerate(histories.items()):
+        color = _COLORS[i % len(_COLORS)]
+        for col, (metric, show) in enumerate((("val_accuracy", True), ("val_loss", False)), start=1):
+            if metric in history:
+                fig.add_trace(go.Scatter(x=history["epoch"], y=history[metric], name=name, legendgroup=name,
+                                         showlegend=show, mode="lines+markers", line=dict(color=color)), 1, col)
+    fig.update_xaxes(title_text="epoch")
+    fig.update_layout(title=f"Validation curves of {len(histories)} jobs (retraining the best settings)", height=460)
+    return fig
+
+
+def job_times(done: pd.DataFrame) -> go.Figure:
+    """Wall time of each job (column `job`), split into data, tuning, training and evaluation."""
+    fig = go.Figure()
+    for col in ("data_wall_s", "tuning_wall_s", "training_wall_s", "evaluation_wall_s"):
+        if col in done:
+            fig.add_trace(go.Bar(y=done["job"], x=done[col], name=col.removesuffix("_wall_s"), orientation="h"))
+    total = done["total_wall_s"].sum() if "total_wall_s" in done else float("nan")
+    fig.update_layout(barmode="stack", title=f"Time per job (total {total:,.0f} s)", xaxis_title="seconds", legend_traceorder="normal",
+                      yaxis_autorange="reversed", height=max(300, 120 + 28 * len(done)))
+    return fig
+
+
+def hyperparameter_table(done: pd.DataFrame) -> go.Figure:
+    """The best hyperparameters of every cell (what its tuner picked), with its scores."""
+    def settings(text):
+        values = json.loads(text) if text else {}
+        return ", ".join(f"{k}={v}" for k, v in values.items()) or "(no search: the arch's own settings)"
+
+    columns = {
+        "architecture": done["cell"], "bucket": done["bucket"], "tuner": done["tuner"],
+        "best hyperparameters": done["best_hyperparameters"].map(settings), "epochs": done["epochs_run"].astype(str),
+        "val acc %": (done["val_accuracy"] * 100).round(2), "test acc %": (done["test_accuracy"] * 100).round(2),
+    }
+    fig = go.Figure(go.Table(
+        columnwidth=[1, 1, 1, 4, 0.7, 0.8, 0.8],
+        header=dict(values=list(columns), align="left", fill_color="lightgrey"),
+        cells=dict(values=[list(v) for v in columns.values()], align="left"),
+    ))
+    fig.update_layout(title="Best hyperparameters per cell", height=max(300, 140 + 30 * len(done)))
+    return fig
+
+
+def length_histogram_with_edges(lengths: np.ndarray, edges: list[int]) -> go.Figure:
+    """Token lengths of the test reviews the jobs evaluated, with the bucket edges as lines."""
+    fig = go.Figure()
+    if len(lengths):
+        counts, bins = np.histogram(lengths, bins=min(100, max(10, len(np.unique(lengths)))))
+        fig.add_trace(go.Bar(x=(bins[:-1] + bins[1:]) / 2, y=counts, width=np.diff(bins), name="test reviews",
+                             hovertemplate="%{x:.0f} tokens: %{y} reviews<extra></extra>"))
+    for edge in edges:
+        fig.add_vline(x=edge, line_dash="dash", line_color="firebrick")
+    fig.update_layout(title=f"Token lengths of the {len(lengths)} test reviews, with the bucket edges",
+                      xaxis_title="tokens per review (start token included)", yaxis_title="reviews", height=380)
+    return fig
+
+
+def accuracy_by_length(predictions: pd.DataFrame, edges: list[int], n_bins: int = 20) -> go.Figure:
+    """Accuracy of the saved test predictions against review length: equal-count length bins, one
+    line per architecture (column `cell`) across all its buckets."""
+    fig = go.Figure()
+    if not predictions.empty:
+        lengths = predictions["length"].to_numpy()
+        bins = np.unique(np.quantile(lengths, np.linspace(0, 1, n_bins + 1)))
+        if len(bins) < 2:
+            bins = np.array([lengths.min(), lengths.max() + 1])
+        binned = predictions.assign(
+            correct=((predictions["probability"] >= 0.5).astype(int) == predictions["label"]).astype(float),
+            bin=np.clip(np.searchsorted(bins, lengths, side="right") - 1, 0, len(bins) - 2),
+        )
+        for cell, group in binned.groupby("cell", sort=False):
+            stats = group.groupby("bin").agg(length=("length", "median"), accuracy=("correct", "mean"), n=("correct", "size"))
+            stats = stats.reindex(range(len(bins) - 1))  # bins this cell has no reviews in: a gap in its line
+            fig.add_trace(go.Scatter(x=stats["length"], y=stats["accuracy"] * 100, name=cell, mode="lines+markers",
+                                     customdata=stats["n"], hovertemplate="median %{x:.0f} tokens: %{y:.1f}% of %{customdata}<extra></extra>"))
+    for edge in edges:
+        if edge > 0:  # log axis
+            fig.add_vline(x=edge, line_dash="dot", line_color="grey")
+    fig.update_layout(title="Test accuracy against review length (equal-count length bins)", xaxis_type="log",
+                      xaxis_title="tokens per review (median of the bin, log scale)", yaxis_title="accuracy (%)", height=420)
+    return fig
+
+
+_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]

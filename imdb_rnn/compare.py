@@ -1,0 +1,462 @@
+"""Compare finished jobs: `python -m imdb_rnn.compare PATH [PATH ...] [--output DIR] [--baseline PATH]`.
+
+PATHs are sweep dirs, job dirs, or glob patterns (quoted, so compare expands them); every job dir
+found inside them (a dir with metrics.json or .hydra/) is read. Nothing is retrained: only the files
+the jobs wrote are read (metrics.json, history.csv, predictions.csv, .hydra/overrides.yaml,
+config.yaml). Writes, into --output (default: the sweep dir when one is given, else the inputs'
+common parent):
+
+  results.csv   one row per job dir: arch, bucket, losses and accuracies, best hyperparameters,
+                sizes, wall times, status (complete / failed / interrupted / running / missing /
+                unrelated) and error;
+  report.html   one self-contained interactive page (plotly.js embedded): accuracy heatmap and bars,
+                validation curves, time per job, best hyperparameters, token lengths with the bucket
+                edges, accuracy against review length;
+  diff.csv      with --baseline (e.g. the same sweep before a change): test accuracy per cell, both
+                sides and their difference.
+
+and prints the architecture x bucket table of test accuracy (best per bucket marked *) and what did
+not complete. Jobs whose settings differ in more than arch and bucket (a sweep over seeds, or two
+sweeps with different overrides) are told apart by those overrides ("lstm seed=1").
+"""
+
+import argparse
+import glob
+import json
+import math
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from omegaconf import OmegaConf
+
+from imdb_rnn import artifacts
+
+ARCH_ORDER = ["rnn", "lstm", "gru"]
+# Overrides that never tell cells apart beyond arch and bucket (they are the cell, or the grid).
+CELL_KEYS = {"arch", "bucket", "bucket.min_len", "bucket.max_len", "bucket.index", "bucket.n_buckets", "sweep"}
+# Overrides that do not change what a job learns (where files are, threads, verbosity).
+NEUTRAL_KEYS = {"data.cache_dir", "threads.intra_op", "threads.inter_op", "keras_verbose"}
+SCORES = ["test_loss", "test_accuracy", "val_loss", "val_accuracy", "train_loss", "train_accuracy"]
+COUNTS = ["n_train", "n_val", "n_test", "epochs_run"]
+TIMES = ["data_wall_s", "tuning_wall_s", "training_wall_s", "evaluation_wall_s", "total_wall_s"]
+RESULT_COLUMNS = [
+    "architecture", "min_len", "max_len", *SCORES, "best_hyperparameters",
+    "bucket", "variant", "scheme", *COUNTS[:3], "tuner", "epochs_run", *TIMES, "status", "error", "job_dir",
+]
+SUMMARY_COLUMNS = ["job", "arch", "bucket", "status", "test_accuracy", "error"]
+NOT_A_JOB = "no metrics.json or .hydra/ inside: not a job dir"
+
+
+class CompareError(Exception):
+    """Reported as one line, `imdb_rnn.compare: error: ...`, exit status 1."""
+
+
+# --- finding and reading job dirs --------------------------------------------------------------
+
+
+def is_job_dir(path: Path) -> bool:
+    return (path / artifacts.METRICS).is_file() or (path / ".hydra").is_dir()
+
+
+def find_job_dirs(root: Path) -> tuple[list[Path], list[Path]]:
+    """(job dirs under root, dirs under root that hold no job at all). Job dirs are not searched
+    further (their tuner/, checkpoints/ ... are the job's own)."""
+    root = Path(root)
+    if is_job_dir(root):
+        return [root], []
+    jobs, unrelated = [], []
+    try:
+        children = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    except OSError:
+        return [], [root]
+    for child in children:
+        if (child / "results.csv").is_file() and (child / "report.html").is_file() and not is_job_dir(child):
+            continue  # an earlier compare's output
+        found, stray = find_job_dirs(child)
+        if found:
+            jobs += found
+            unrelated += stray
+        else:
+            unrelated.append(child)
+    return jobs, unrelated
+
+
+def _overrides(job_dir: Path) -> list[str]:
+    try:
+        return [str(o) for o in OmegaConf.load(job_dir / ".hydra" / "overrides.yaml")]
+    except Exception:  # noqa: BLE001 - no or unreadable overrides: nothing to tell it apart by
+        return []
+
+
+def _override_key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def _cell_from_config(job_dir: Path) -> dict:
+    """arch / bucket of a job that wrote no (complete) metrics.json, from the config it was given."""
+    cell = {}
+    for name in ("config.yaml", ".hydra/config.yaml"):  # resolved by the job; as composed by Hydra
+        try:
+            cfg = OmegaConf.load(job_dir / name)
+        except Exception:  # noqa: BLE001
+            continue
+        for key, path in (("architecture", "arch.name"), ("bucket", "bucket.name"), ("min_len", "bucket.min_len"),
+                          ("max_len", "bucket.max_len"), ("scheme", "bucket.scheme")):
+            if cell.get(key) is None:
+                try:  # imdb_rnn's ${bucket_name:...} resolver is registered on import
+                    cell[key] = OmegaConf.select(cfg, path)
+                except Exception:  # noqa: BLE001
+                    pass
+    return cell
+
+
+def read_job(job_dir: Path) -> dict:
+    """One results.csv row from the files of one job dir."""
+    job_dir = Path(job_dir)
+    metrics = artifacts.read_metrics(job_dir)
+    row = {"job_dir": str(job_dir), "error": ""}
+    if metrics is None:
+        exists = (job_dir / artifacts.METRICS).exists()
+        row["status"] = "missing"
+        row["error"] = "metrics.json unreadable" if exists else "no metrics.json: never started, or killed early"
+    else:
+        row["status"] = str(metrics.get("status", "unknown"))
+        row["error"] = str(metrics.get("error") or "")
+        if row["status"] == "running":
+            row["error"] = "metrics.json says running: still running, or killed (re-run its sweep into its dir)"
+    metrics = metrics or {}
+    bucket = metrics.get("bucket") or {}
+    row.update(
+        architecture=metrics.get("arch"), bucket=bucket.get("name"), min_len=bucket.get("min_len"),
+        max_len=bucket.get("max_len"), scheme=bucket.get("scheme"),
+    )
+    if row["architecture"] is None or row["bucket"] is None:
+        for key, value in _cell_from_config(job_dir).items():
+            if row.get(key) is None:
+                row[key] = value
+    for key in SCORES + COUNTS + TIMES:
+        row[key] = metrics.get(key)
+    row["tuner"] = metrics.get("tuner")
+    if row["status"] == "complete":
+        row["best_hyperparameters"] = json.dumps(metrics.get("best_hyperparameters") or {}, sort_keys=True)
+    else:
+        row["best_hyperparameters"] = ""
+    return row
+
+
+def job_summary(job_dir: Path, sweep_dir: Path) -> dict:
+    """The sweep_summary row of one job (used by cli.SweepSummary)."""
+    row = read_job(job_dir)
+    try:
+        name = str(Path(job_dir).relative_to(sweep_dir))
+    except ValueError:
+        name = str(job_dir)
+    return {"job": name, "arch": row["architecture"], "bucket": row["bucket"], "status": row["status"],
+            "test_accuracy": row["test_accuracy"], "error": row["error"]}
+
+
+def collect(paths: list[str]) -> tuple[list[Path], list[Path]]:
+    """Expand the command line's paths (globs too) into (job dirs, unrelated dirs)."""
+    jobs, unrelated = [], []
+    for arg in paths:
+        expanded = os.path.expanduser(arg)
+        is_pattern = any(c in arg for c in "*?[") and not os.path.exists(expanded)
+        matches = sorted(glob.glob(expanded)) if is_pattern else [expanded]
+        if not matches or not os.path.exists(matches[0]):
+            raise CompareError(f"{arg}: no such file or directory")
+        for match in map(Path, matches):
+            if match.is_file() and match.name == artifacts.METRICS:
+                match = match.parent
+            if not match.is_dir():
+                if is_pattern:
+                    continue  # a glob like sweep/* also matches multirun.yaml
+                raise CompareError(f"{arg}: not a directory (give a sweep dir, a job dir or a glob of them)")
+            found, stray = find_job_dirs(match)
+            if not found and not is_pattern:
+                raise CompareError(f"{arg}: no job dirs found (a job dir holds metrics.json or .hydra/)")
+            jobs += found
+            unrelated += stray if found else [match]
+    if not jobs:
+        raise CompareError(f"{' '.join(paths)}: no job dirs found (a job dir holds metrics.json or .hydra/)")
+    unique = list(dict.fromkeys(p.resolve() for p in jobs))
+    return unique, [p.resolve() for p in dict.fromkeys(unrelated) if p.resolve() not in unique]
+
+
+def results_table(jobs: list[Path], unrelated: list[Path] = ()) -> pd.DataFrame:
+    """results.csv: one row per job dir (and per unrelated dir), ordered by arch, bucket, variant."""
+    rows = [read_job(job) for job in jobs]
+    # Overrides every job shares say nothing about a cell; the others (seed=1, ...) name its variant.
+    ignored = CELL_KEYS | NEUTRAL_KEYS
+    overrides = [{o for o in _overrides(Path(r["job_dir"])) if _override_key(o) not in ignored} for r in rows]
+    common = set.intersection(*overrides) if overrides else set()
+    for row, own in zip(rows, overrides):
+        row["variant"] = " ".join(sorted(own - common))
+    rows += [{"job_dir": str(d), "status": "unrelated", "error": NOT_A_JOB} for d in unrelated]
+    table = pd.DataFrame(rows).reindex(columns=RESULT_COLUMNS)
+    for col in ("min_len", "max_len", *COUNTS):
+        table[col] = pd.to_numeric(table[col], errors="coerce").astype("Int64")
+    for col in SCORES + TIMES:
+        table[col] = pd.to_numeric(table[col], errors="coerce")
+    for col in ("architecture", "bucket", "variant", "scheme", "tuner", "best_hyperparameters", "error"):
+        table[col] = table[col].fillna("").astype(str)
+    table["_arch"] = table["architecture"].map(_arch_rank)
+    table["_bucket"] = table["bucket"].map(_bucket_rank(table))
+    table = table.sort_values(["_arch", "architecture", "variant", "_bucket", "job_dir"], kind="stable")
+    return table.drop(columns=["_arch", "_bucket"]).reset_index(drop=True)
+
+
+def _arch_rank(arch: str) -> tuple:
+    return (ARCH_ORDER.index(arch), "") if arch in ARCH_ORDER else (len(ARCH_ORDER) + (arch == ""), arch)
+
+
+def _bucket_rank(table: pd.DataFrame) -> dict:
+    """Buckets ordered by min_len (then max_len, then name); ones without known edges last."""
+    edges = {}
+    for name, group in table[table["bucket"] != ""].groupby("bucket"):
+        lows, highs = group["min_len"].dropna(), group["max_len"].dropna()
+        low = lows.min() if not lows.empty else 0
+        high = highs.max() if not highs.empty else math.inf
+        edges[name] = (lows.empty, low, high, name)
+    order = sorted(edges, key=lambda n: edges[n])
+    ranks = {name: i for i, name in enumerate(order)}
+    ranks[""] = len(order)
+    return ranks
+
+
+def bucket_order(table: pd.DataFrame) -> list[str]:
+    ranks = _bucket_rank(table)
+    return [b for b in sorted(ranks, key=ranks.get) if b]
+
+
+def cell_label(row) -> str:
+    return f"{row['architecture']} {row['variant']}".strip() if row["variant"] else row["architecture"]
+
+
+def accuracy_grid(table: pd.DataFrame) -> pd.DataFrame:
+    """Mean test accuracy of the complete jobs: one row per arch (+ variant), one column per bucket."""
+    done = table[table["status"] == "complete"].copy()
+    rows = list(dict.fromkeys(cell_label(r) for _, r in table[table["architecture"] != ""].iterrows()))
+    if done.empty:
+        return pd.DataFrame(index=rows, columns=bucket_order(table), dtype=float)
+    done["cell"] = done.apply(cell_label, axis=1)
+    grid = done.pivot_table(index="cell", columns="bucket", values="test_accuracy", aggfunc="mean")
+    return grid.reindex(index=rows, columns=bucket_order(table))
+
+
+# --- terminal output ---------------------------------------------------------------------------
+
+
+def format_grid(table: pd.DataFrame, grid: pd.DataFrame, title: str, diff: bool = False) -> str:
+    """A plain-text arch x bucket table; for accuracies the best of each bucket is marked *."""
+    status = {}
+    for _, row in table[(table["architecture"] != "") & (table["status"] != "complete")].iterrows():
+        status.setdefault((cell_label(row), row["bucket"]), row["status"])
+    best = {b: grid[b].max() for b in grid.columns} if not diff else {}
+    header = ["", *grid.columns]
+    ranges = {}
+    for b in grid.columns:
+        rows = table[table["bucket"] == b]
+        lo, hi = rows["min_len"].dropna(), rows["max_len"].dropna()
+        ranges[b] = f"{lo.min()}-{hi.max()}" if not lo.empty and not hi.empty else ("" if lo.empty else f"{lo.min()}-")
+    lines = [header]
+    if any(ranges[b] and ranges[b].replace("-", "_") != b for b in grid.columns):
+        lines.append(["", *(ranges[b] for b in grid.columns)])
+    for label in grid.index:
+        cells = [label]
+        for b in grid.columns:
+            value = grid.loc[label, b]
+            if pd.isna(value):
+                cells.append(status.get((label, b), "-"))
+            elif diff:
+                cells.append(f"{100 * value:+.1f}")
+            else:
+                cells.append(f"{100 * value:.1f}" + ("*" if value == best[b] else " "))
+        lines.append(cells)
+    widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
+    text = [title]
+    for line in lines:
+        cells = [str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(line, widths))]
+        text.append("  ".join(cells))
+    return "\n".join(text)
+
+
+def format_problems(table: pd.DataFrame) -> str:
+    problems = table[table["status"] != "complete"]
+    if problems.empty:
+        return ""
+    lines = [f"not complete ({len(problems)}):" if (problems["status"] != "unrelated").all() else
+             f"not complete, or not a job ({len(problems)}):"]
+    for _, row in problems.iterrows():
+        what = f"{cell_label(row)} {row['bucket']}".strip() if row["architecture"] or row["bucket"] else ""
+        line = f"  {row['status']:<11} {row['job_dir']}" + (f" [{what}]" if what else "")
+        lines.append(line + (f": {row['error']}" if row["error"] else ""))
+    return "\n".join(lines)
+
+
+# --- baseline ----------------------------------------------------------------------------------
+
+
+def diff_table(table: pd.DataFrame, baseline: pd.DataFrame) -> pd.DataFrame:
+    """diff.csv: mean test accuracy per cell on both sides (complete jobs) and current - baseline."""
+
+    def per_cell(t):
+        done = t[t["status"] == "complete"]
+        return done.groupby(["architecture", "variant", "bucket"]).agg(
+            min_len=("min_len", "min"), max_len=("max_len", "max"),
+            test_accuracy=("test_accuracy", "mean"), n_jobs=("test_accuracy", "size"),
+        )
+
+    now, before = per_cell(table), per_cell(baseline)
+    both = now.join(before.add_prefix("baseline_"), how="outer").reset_index()
+    both["min_len"] = both["min_len"].fillna(both["baseline_min_len"])
+    both["max_len"] = both["max_len"].fillna(both["baseline_max_len"])
+    both["diff"] = both["test_accuracy"] - both["baseline_test_accuracy"]
+    both = both[["architecture", "variant", "bucket", "min_len", "max_len", "test_accuracy", "baseline_test_accuracy",
+                 "diff", "n_jobs", "baseline_n_jobs"]]
+    for col in ("min_len", "max_len", "n_jobs", "baseline_n_jobs"):
+        both[col] = both[col].astype("Int64")
+    ranks = {"architecture": _arch_rank, "bucket": _bucket_rank(pd.concat([table, baseline]))}
+    both = both.sort_values(["architecture", "variant", "bucket"], key=lambda s: s.map(ranks.get(s.name, lambda v: v)))
+    return both.reset_index(drop=True)
+
+
+def diff_grid(diff: pd.DataFrame, buckets: list[str]) -> pd.DataFrame:
+    diff = diff.assign(cell=diff.apply(cell_label, axis=1))
+    grid = diff.pivot_table(index="cell", columns="bucket", values="diff", aggfunc="mean", dropna=False)
+    rows = list(dict.fromkeys(diff["cell"]))
+    return grid.reindex(index=rows, columns=[b for b in buckets if b in set(diff["bucket"])])
+
+
+# --- report ------------------------------------------------------------------------------------
+
+
+def _read_csv(path: Path) -> pd.DataFrame | None:
+    try:
+        return pd.read_csv(path)
+    except (OSError, ValueError, pd.errors.ParserError):
+        return None
+
+
+def _job_label(row) -> str:
+    return f"{cell_label(row)} {row['bucket']}"
+
+
+def build_report(table: pd.DataFrame, grid: pd.DataFrame, diff: pd.DataFrame | None, diff_g: pd.DataFrame | None,
+                 title: str) -> str:
+    from imdb_rnn import plots  # plotly: only when writing the report
+
+    done = table[table["status"] == "complete"]
+    histories, predictions = {}, []
+    for _, row in done.iterrows():
+        history = _read_csv(Path(row["job_dir"]) / "history.csv")
+        if history is not None and {"epoch", "val_accuracy"} <= set(history.columns):
+            histories[_job_label(row)] = history
+        preds = _read_csv(Path(row["job_dir"]) / "predictions.csv")
+        if preds is not None and {"review_id", "length", "label", "probability"} <= set(preds.columns):
+            predictions.append(preds.assign(cell=cell_label(row), bucket=row["bucket"]))
+    predictions = pd.concat(predictions, ignore_index=True) if predictions else pd.DataFrame(
+        columns=["review_id", "length", "label", "probability", "cell", "bucket"])
+    edges = sorted({int(v) for v in done["min_len"].dropna()} | {int(v) + 1 for v in done["max_len"].dropna()})
+
+    figures = [
+        ("accuracy-heatmap", plots.accuracy_heatmap(grid, "Test accuracy by architecture and bucket")),
+        ("accuracy-bars", plots.accuracy_bars(done.assign(cell=done.apply(cell_label, axis=1)), list(grid.columns))),
+    ]
+    if diff_g is not None:
+        figures.append(("baseline-diff", plots.accuracy_heatmap(
+            diff_g, "Change in test accuracy against the baseline (percentage points)", diverging=True)))
+    figures += [
+        ("validation-curves", plots.validation_curves(histories)),
+        ("job-times", plots.job_times(done.assign(job=done.apply(_job_label, axis=1)))),
+        ("best-hyperparameters", plots.hyperparameter_table(done.assign(cell=done.apply(cell_label, axis=1)))),
+        ("length-histogram", plots.length_histogram_with_edges(
+            predictions.drop_duplicates(["review_id", "length"])["length"].to_numpy(), edges)),
+        ("accuracy-by-length", plots.accuracy_by_length(predictions, edges)),
+    ]
+    notes = [f"{len(done)} complete jobs of {int((table['status'] != 'unrelated').sum())} job dirs."]
+    problems = table[table["status"] != "complete"]
+    notes += [f"{r['status']}: {r['job_dir']}" + (f" ({r['error']})" if r["error"] else "")
+              for _, r in problems.iterrows()]
+    if diff is not None:
+        n_base = int(diff["baseline_n_jobs"].fillna(0).sum())
+        notes.append(f"Baseline: {n_base} complete jobs; diff.csv has the numbers.")
+    return plots.html_page(title, [fig for _, fig in figures], div_ids=[name for name, _ in figures], notes=notes)
+
+
+# --- command line ------------------------------------------------------------------------------
+
+
+def default_output(paths: list[str]) -> Path:
+    """The sweep dir when one non-job dir is given, else the inputs' common parent (never a job dir,
+    whose own report.html must stay)."""
+    resolved = [Path(os.path.expanduser(p)).resolve() for p in paths]
+    resolved = [p if p.exists() else Path(os.path.commonpath(glob.glob(str(p)) or [str(p.parent)])) for p in resolved]
+    out = resolved[0] if len(resolved) == 1 else Path(os.path.commonpath([str(p) for p in resolved]))
+    if out.is_file():
+        out = out.parent
+    while is_job_dir(out) and out.parent != out:
+        out = out.parent
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="imdb_rnn.compare",
+        description="Compare finished imdb_rnn jobs (sweep dirs, job dirs, globs): results.csv, report.html, "
+                    "a table of test accuracy. Reads the jobs' files only; never retrains.",
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="sweep dir, job dir or glob (quote it) of them")
+    parser.add_argument("--output", "-o", metavar="DIR", help="where to write results.csv, report.html (and diff.csv); "
+                        "default: the sweep dir when one is given, else the inputs' common parent")
+    parser.add_argument("--baseline", metavar="PATH", help="another sweep (e.g. before a change): per-cell differences "
+                        "in test accuracy go to the terminal, diff.csv and the report")
+    args = parser.parse_args(argv)
+    try:
+        jobs, unrelated = collect(args.paths)
+        table = results_table(jobs, unrelated)
+        diff = None
+        if args.baseline:
+            base_jobs, base_unrelated = collect([args.baseline])
+            diff = diff_table(table, results_table(base_jobs, base_unrelated))
+        out = Path(args.output).expanduser() if args.output else default_output(args.paths)
+        if is_job_dir(out):
+            raise CompareError(f"--output {out} is a job dir (its own report.html would be overwritten)")
+    except CompareError as exc:
+        print(f"imdb_rnn.compare: error: {exc}", file=sys.stderr)
+        return 1
+
+    grid = accuracy_grid(table)
+    n_jobs = int((table["status"] != "unrelated").sum())
+    n_done = int((table["status"] == "complete").sum())
+    print(format_grid(table, grid, f"Test accuracy (%) of {n_done} complete jobs, * = best in its bucket:"))
+    problems = format_problems(table)
+    if problems:
+        print("\n" + problems)
+    diff_g = None
+    if diff is not None:
+        diff_g = diff_grid(diff, bucket_order(pd.concat([table, diff.assign(status="complete")], ignore_index=True)))
+        print("\n" + format_grid(table, diff_g, f"Change in test accuracy against {args.baseline} "
+                                 "(percentage points, current - baseline):", diff=True))
+        only = diff[diff["diff"].isna()]
+        for _, row in only.iterrows():
+            side = "baseline" if pd.isna(row["test_accuracy"]) else "current"
+            print(f"  only in {side}: {cell_label(row)} {row['bucket']}")
+
+    out.mkdir(parents=True, exist_ok=True)
+    artifacts.write_csv(out / "results.csv", table)
+    written = [out / "results.csv"]
+    if diff is not None:
+        artifacts.write_csv(out / "diff.csv", diff)
+        written.append(out / "diff.csv")
+    title = f"imdb_rnn: {n_done} of {n_jobs} jobs" + (f" ({args.paths[0]})" if len(args.paths) == 1 else "")
+    artifacts.write_text(out / "report.html", build_report(table, grid, diff, diff_g, title))
+    written.append(out / "report.html")
+    print("\nwrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

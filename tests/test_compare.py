@@ -1,0 +1,190 @@
+"""python -m imdb_rnn.compare: on hand-made job dirs (fast) and on a real sweep of the sample (slow)."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from imdb_rnn import compare
+
+CLASSIC = ["architecture", "min_len", "max_len", "test_loss", "test_accuracy", "val_loss", "val_accuracy",
+           "train_loss", "train_accuracy", "best_hyperparameters"]
+FIGURES = ["accuracy-heatmap", "accuracy-bars", "validation-curves", "job-times", "best-hyperparameters",
+           "length-histogram", "accuracy-by-length"]
+
+
+def make_job(job_dir: Path, arch="lstm", bucket=(130, 175), acc=0.8, status="complete", overrides=(), error=None,
+             seed=0) -> Path:
+    """A job dir with the files a real job writes (metrics.json, history.csv, predictions.csv, .hydra/)."""
+    job_dir.mkdir(parents=True)
+    (job_dir / ".hydra").mkdir()
+    name = f"{bucket[0]}_{bucket[1]}"
+    (job_dir / ".hydra" / "overrides.yaml").write_text(
+        "".join(f"- {o}\n" for o in [f"arch={arch}", f"bucket='{name}'", *overrides]))
+    (job_dir / "config.yaml").write_text(
+        f"arch:\n  name: {arch}\nbucket:\n  name: '{name}'\n  min_len: {bucket[0]}\n  max_len: {bucket[1]}\n  scheme: fixed\n")
+    if status is None:  # killed before metrics.json
+        return job_dir
+    if status != "complete":
+        (job_dir / "metrics.json").write_text(json.dumps({"status": status, **({"error": error} if error else {})}))
+        return job_dir
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(bucket[0] or 1, bucket[1] + 1, 50)
+    labels = rng.integers(0, 2, 50)
+    probability = np.where(rng.random(50) < acc, labels, 1 - labels) * 0.8 + 0.1
+    pd.DataFrame({"review_id": [f"{i}_{bucket[0]}" for i in range(50)], "length": lengths, "label": labels,
+                  "probability": probability}).to_csv(job_dir / "predictions.csv", index=False)
+    pd.DataFrame({"epoch": [1, 2], "loss": [0.7, 0.5], "accuracy": [0.5, 0.7], "val_loss": [0.69, 0.6],
+                  "val_accuracy": [0.55, acc], "learning_rate": [1e-3, 1e-3], "epoch_time_s": [1.0, 1.0]}
+                 ).to_csv(job_dir / "history.csv", index=False)
+    metrics = {
+        "status": "complete", "arch": arch,
+        "bucket": {"name": name, "min_len": bucket[0], "max_len": bucket[1], "scheme": "fixed"},
+        "n_train": 400, "n_val": 100, "n_test": 50,
+        "train_loss": 0.4, "train_accuracy": acc + 0.1, "val_loss": 0.5, "val_accuracy": acc + 0.01,
+        "test_loss": 0.55, "test_accuracy": acc, "best_hyperparameters": {"units": 48, "dropout": 0.4},
+        "tuner": "hyperband", "epochs_run": 2, "data_wall_s": 1.0, "tuning_wall_s": 10.0,
+        "training_wall_s": 5.0, "evaluation_wall_s": 0.5, "total_wall_s": 16.5,
+    }
+    (job_dir / "metrics.json").write_text(json.dumps(metrics))
+    (job_dir / "report.html").write_text("the job's own report")
+    return job_dir
+
+
+@pytest.fixture
+def sweep(tmp_path) -> Path:
+    """A hand-made sweep: 3 archs x 2 buckets, one failed, one still running, one never started,
+    and a stray dir that is not a job."""
+    root = tmp_path / "sweep"
+    accs = {("rnn", (0, 129)): 0.6, ("rnn", (598, 2494)): 0.55, ("lstm", (0, 129)): 0.85,
+            ("lstm", (598, 2494)): 0.7, ("gru", (0, 129)): 0.83}
+    for (arch, bucket), acc in accs.items():
+        make_job(root / f"{arch}_{bucket[0]}_{bucket[1]}", arch, bucket, acc, overrides=["experiment=quick"])
+    make_job(root / "gru_598_2494", "gru", (598, 2494), status="failed", error="bucket has 3 training reviews",
+             overrides=["experiment=quick"])
+    make_job(root / "gru_130_175", "gru", (130, 175), status="running", overrides=["experiment=quick"])
+    make_job(root / "rnn_130_175", "rnn", (130, 175), status=None, overrides=["experiment=quick"])
+    (root / "notes").mkdir()
+    (root / "multirun.yaml").write_text("hydra: {}\n")
+    return root
+
+
+def test_results_table_report_and_terminal(sweep, capsys):
+    assert compare.main([str(sweep)]) == 0
+    out = capsys.readouterr().out
+    table = pd.read_csv(sweep / "results.csv")  # next to the jobs: one sweep dir given
+    assert list(table.columns[: len(CLASSIC)]) == CLASSIC
+    for col in ("bucket", "n_train", "n_val", "n_test", "tuning_wall_s", "training_wall_s", "total_wall_s",
+                "epochs_run", "status", "error", "job_dir"):
+        assert col in table.columns
+    row = table[table["job_dir"] == str(sweep / "lstm_0_129")].iloc[0]
+    assert (row["architecture"], row["bucket"], row["min_len"], row["max_len"]) == ("lstm", "0_129", 0, 129)
+    assert row["test_accuracy"] == 0.85 and row["status"] == "complete"
+    assert json.loads(row["best_hyperparameters"]) == {"units": 48, "dropout": 0.4}
+    status = dict(zip(table["job_dir"].map(lambda p: Path(p).name), table["status"]))
+    assert status == {
+        "rnn_0_129": "complete", "rnn_598_2494": "complete", "rnn_130_175": "missing",
+        "lstm_0_129": "complete", "lstm_598_2494": "complete",
+        "gru_0_129": "complete", "gru_130_175": "running", "gru_598_2494": "failed", "notes": "unrelated",
+    }
+    assert table.loc[table["status"] == "failed", "error"].item() == "bucket has 3 training reviews"
+
+    # Terminal: archs in classic order, buckets by min_len, the best of each bucket starred.
+    lines = out.splitlines()
+    header = next(line for line in lines if "0_129" in line)
+    assert header.split() == ["0_129", "130_175", "598_2494"]
+    rows = {line.split()[0]: line.split()[1:] for line in lines[lines.index(header) + 1:][:3]}
+    assert list(rows) == ["rnn", "lstm", "gru"]
+    assert rows["lstm"] == ["85.0*", "-", "70.0*"]
+    assert rows["gru"] == ["83.0", "running", "failed"]
+    assert rows["rnn"] == ["60.0", "missing", "55.0"]
+    for name in ("gru_598_2494", "gru_130_175", "rnn_130_175", "notes"):
+        assert str(sweep / name) in out
+    assert "bucket has 3 training reviews" in out
+
+    page = (sweep / "report.html").read_text()
+    for div in FIGURES:
+        assert f'id="{div}"' in page
+    assert "Test accuracy by architecture and bucket" in page and "Best hyperparameters per cell" in page
+    assert '<script src="http' not in page and len(page) > 1_000_000  # plotly.js embedded: works offline
+    assert (sweep / "lstm_0_129" / "report.html").read_text() == "the job's own report"
+
+
+def test_baseline_differences(sweep, tmp_path, capsys):
+    before = tmp_path / "before"
+    make_job(before / "lstm_0_129", "lstm", (0, 129), 0.80)
+    make_job(before / "lstm_598_2494", "lstm", (598, 2494), 0.75)
+    make_job(before / "gru_130_175", "gru", (130, 175), 0.70)
+    out_dir = tmp_path / "cmp"
+    assert compare.main([str(sweep), "--baseline", str(before), "--output", str(out_dir)]) == 0
+    out = capsys.readouterr().out
+    diff = pd.read_csv(out_dir / "diff.csv")
+    cell = diff.set_index(["architecture", "bucket"])
+    assert cell.loc[("lstm", "0_129"), "diff"] == pytest.approx(0.05)
+    assert cell.loc[("lstm", "598_2494"), "diff"] == pytest.approx(-0.05)
+    assert np.isnan(cell.loc[("gru", "130_175"), "diff"])  # only the baseline has it complete
+    assert "+5.0" in out and "-5.0" in out and "only in baseline: gru 130_175" in out
+    page = (out_dir / "report.html").read_text()
+    assert 'id="baseline-diff"' in page and "against the baseline" in page
+
+
+def test_variants_globs_and_default_output(tmp_path, capsys):
+    """Two sweeps that differ in a swept seed and a fixed override; given as a glob."""
+    for seed in (1, 2):
+        make_job(tmp_path / "a" / f"gru_0_129,seed={seed}", "gru", (0, 129), 0.7 + seed / 100, overrides=[f"seed={seed}"])
+    make_job(tmp_path / "b" / "gru_0_129", "gru", (0, 129), 0.9, overrides=["tuner=none"])
+    assert compare.main([str(tmp_path / "[ab]")]) == 0
+    out = capsys.readouterr().out
+    table = pd.read_csv(tmp_path / "results.csv")  # the inputs' common parent
+    assert sorted(table["variant"].fillna("")) == ["seed=1", "seed=2", "tuner=none"]
+    assert "gru seed=1" in out and "gru tuner=none" in out and "90.0*" in out
+    # One job dir: its parent gets the files, the job's own report.html stays.
+    job = tmp_path / "b" / "gru_0_129"
+    assert compare.main([str(job)]) == 0
+    assert (tmp_path / "b" / "results.csv").is_file() and (job / "report.html").read_text() == "the job's own report"
+
+
+def test_no_jobs_is_a_one_line_error(tmp_path, run_cli):
+    (tmp_path / "empty").mkdir()
+    result = run_cli(str(tmp_path / "empty"), module="imdb_rnn.compare")
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0
+    assert result.stderr.startswith("imdb_rnn.compare: error:") and "no job dirs" in result.stderr
+    missing = run_cli(str(tmp_path / "nowhere"), module="imdb_rnn.compare")
+    assert missing.returncode == 1 and missing.stderr.startswith("imdb_rnn.compare: error:")
+    assert not list(tmp_path.rglob("results.csv"))
+
+
+@pytest.mark.slow
+def test_compare_a_real_sweep(tiny_sweep, run_cli, tmp_path):
+    sweep_dir, _ = tiny_sweep
+    out_dir = tmp_path / "cmp"
+    result = run_cli(str(sweep_dir), "--output", str(out_dir), module="imdb_rnn.compare")
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = pd.read_csv(out_dir / "results.csv", keep_default_na=False, na_values=[""])
+    assert list(table.columns[: len(CLASSIC)]) == CLASSIC
+    jobs = {Path(p).name: row for p, (_, row) in zip(table["job_dir"], table.iterrows())}
+    assert set(jobs) == {"rnn_0_129", "rnn_130_175", "gru_0_129", "gru_130_175", "rnn_q9of5", "gru_q9of5"}
+    for name, row in jobs.items():
+        metrics = json.loads((sweep_dir / name / "metrics.json").read_text())
+        assert row["status"] == metrics["status"]
+        if metrics["status"] != "complete":
+            assert row["error"] == metrics["error"] and row["architecture"] == name.split("_")[0]
+            assert row["bucket"] == "q9of5"
+            continue
+        assert row["architecture"] == metrics["arch"] and row["bucket"] == metrics["bucket"]["name"]
+        assert (row["min_len"], row["max_len"]) == (metrics["bucket"]["min_len"], metrics["bucket"]["max_len"])
+        for key in ("test_loss", "test_accuracy", "val_loss", "val_accuracy", "train_loss", "train_accuracy",
+                    "n_train", "n_val", "n_test", "tuning_wall_s", "training_wall_s", "total_wall_s", "epochs_run"):
+            assert row[key] == pytest.approx(metrics[key]), key
+        assert json.loads(row["best_hyperparameters"]) == metrics["best_hyperparameters"]
+    out = result.stdout
+    assert "rnn_q9of5" in out and "gru_q9of5" in out and "failed" in out
+    header = next(line for line in out.splitlines() if "0_129" in line)
+    assert header.split() == ["0_129", "130_175", "q9of5"]
+    page = (out_dir / "report.html").read_text()
+    for div in FIGURES:
+        assert f'id="{div}"' in page
+    assert "Validation curves of 4 jobs" in page
