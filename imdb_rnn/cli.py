@@ -21,6 +21,7 @@ from hydra.types import RunMode
 from omegaconf import OmegaConf
 
 from imdb_rnn import UserError, artifacts
+from imdb_rnn.quiet import import_tensorflow_quietly
 
 log = logging.getLogger("imdb_rnn")
 
@@ -45,6 +46,7 @@ def main(cfg) -> dict | None:
     if done is not None:
         return done  # resuming a sweep: this job finished in an earlier run
     try:
+        import_tensorflow_quietly()
         from imdb_rnn.job import run_job  # TensorFlow loads here, not for --help or --cfg
 
         return run_job(cfg, out_dir)

@@ -21,15 +21,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow is impor
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import re  # noqa: E402
 import sys  # noqa: E402
-import tempfile  # noqa: E402
 import zipfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
 from imdb_rnn import UserError, artifacts, data  # noqa: E402  (neither imports TensorFlow)
+from imdb_rnn.quiet import import_tensorflow_quietly  # noqa: E402
 
 PROG = "imdb_rnn.predict"
 TOKENIZER_FORMAT = "imdb_rnn.tokenizer/1"
@@ -170,7 +169,7 @@ def _load_model(path: Path):
     if not (path.is_file() and zipfile.is_zipfile(path)):
         raise UserError(f"{path} is not a Keras model archive (.keras zip): {fix}")
 
-    _import_tensorflow_quietly()
+    import_tensorflow_quietly()
     import keras
 
     import imdb_rnn.models  # noqa: F401  registers MaskedGlobalMaxPooling1D, which models may contain
@@ -192,43 +191,6 @@ def _load_model(path: Path):
 
 # TensorFlow 2.21 logs a few INFO lines (oneDNN, CUDA) while it loads, before absl logging is set up, so
 # TF_CPP_MIN_LOG_LEVEL does not silence them. They would surround this tool's one-line errors.
-_ABSL_PREAMBLE = "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
-_GLOG_LINE = re.compile(r"^([IWEF])\d{4} [\d:.]+ +\d+ [^ \]]+:\d+\] ")
-_GLOG_LEVEL = {"I": 0, "W": 1, "E": 2, "F": 3}
-
-
-def _import_tensorflow_quietly() -> None:
-    """Import TensorFlow with its load-time log lines below TF_CPP_MIN_LOG_LEVEL dropped; all else is kept."""
-    if "tensorflow" in sys.modules:
-        return
-    try:
-        level = int(os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0"))
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (ValueError, OSError, AttributeError):
-        level, saved = 0, None
-    if level < 1 or saved is None:
-        import tensorflow  # noqa: F401
-
-        return
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            import tensorflow  # noqa: F401
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            text = captured.read().decode("utf-8", errors="replace").replace(_ABSL_PREAMBLE, "")
-            kept = [
-                line for line in text.splitlines(keepends=True)
-                if line.strip() and not ((m := _GLOG_LINE.match(line)) and _GLOG_LEVEL[m.group(1)] < level)
-            ]
-            if kept:
-                sys.stderr.write("".join(kept))
-                sys.stderr.flush()
-
-
 def _check_model_matches(model, tokenizer: dict, run_dir: Path | None) -> None:
     """The model's embedding must cover exactly the tokenizer's ids (else they come from different jobs)."""
     import keras

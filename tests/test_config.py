@@ -1,6 +1,5 @@
 """Config composition: every option of every group composes, and names like 130_175 stay strings."""
 
-from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
