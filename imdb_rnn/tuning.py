@@ -93,7 +93,8 @@ def search(cfg, arch: dict, vocab_size: int, train_ds, val_ds, directory: Path, 
         fit_args["epochs"] = cfg.epochs
     tuner.search(train_ds, validation_data=val_ds, callbacks=[*callbacks, TrialLog()], verbose=verbose, **fit_args)
     best = tuner.get_best_hyperparameters(1)[0].values
-    tuned = {k: v for k, v in best.items() if not k.startswith("tuner/")}
+    # Float steps accumulate binary error (0.30000000000000004): round what gets reported and retrained.
+    tuned = {k: round(v, 8) if isinstance(v, float) else v for k, v in best.items() if not k.startswith("tuner/")}
     keras.backend.clear_session()
     return {**arch, **tuned}, tuned, trials_table(tuner)
 

@@ -40,7 +40,7 @@ def test_defaults_are_lstm_130_175_hyperband_on_full_imdb():
     assert (cfg.tuner.max_epochs, cfg.tuner.factor, cfg.tuner.hyperband_iterations, cfg.tuner.objective) == (15, 3, 1, "val_accuracy")
 
 
-@pytest.mark.parametrize("group", ["arch", "bucket", "tuner", "data", "train", "experiment"])
+@pytest.mark.parametrize("group", ["arch", "bucket", "tuner", "tuner/search_space", "data", "train", "experiment", "sweep"])
 def test_every_option_composes_and_resolves(group):
     for option in GROUPS[group]:
         cfg = compose_cfg(f"{group}={option}")
