@@ -141,6 +141,7 @@ def run_job(cfg, out_dir: Path) -> dict:
         "versions": library_versions(),
     }
     artifacts.write_json(out_dir / artifacts.METRICS, metrics)
+    log.info("done in %.0f s: %s (metrics.json, report.html)", metrics["total_wall_s"], out_dir)
     return metrics
 
 
