@@ -34,7 +34,9 @@ def group_options(conf_dir: Path) -> dict[str, list[str]]:
     groups = {}
     for folder in sorted(p for p in conf_dir.rglob("*") if p.is_dir()):
         options = sorted(f.stem for f in folder.glob("*.yaml"))
-        if options:
+        # conf/hydra/ only adds options to Hydra's own groups (hydra/launcher=slurm), whose other
+        # options come from plugins (joblib, submitit_local, ...): Hydra checks those itself.
+        if options and not folder.relative_to(conf_dir).as_posix().startswith("hydra/"):
             groups[folder.relative_to(conf_dir).as_posix()] = options
     return groups
 

@@ -9,6 +9,7 @@ SweepSummary (registered under hydra.callbacks in conf/config.yaml) writes sweep
 and lists the jobs that failed.
 """
 
+import atexit
 import logging
 import sys
 import traceback
@@ -92,9 +93,17 @@ class SweepSummary(Callback):
     """After a sweep: sweep_summary.json/.csv at the sweep dir's root (one row per job dir found
     there, with its status and error), and the jobs that did not complete on stderr."""
 
+    def on_multirun_start(self, config, **kwargs) -> None:
+        # Hydra skips on_multirun_end when the launcher itself raises, as submitit does in this process
+        # when one of its jobs was killed (a SLURM timeout, out of memory, kill -9): the job never got to
+        # write "failed". The sweep then still exits 1, and the summary is written on the way out.
+        self._ended = False
+        atexit.register(lambda: self._ended or self.on_multirun_end(config))
+
     def on_multirun_end(self, config, **kwargs) -> None:
         from imdb_rnn import compare  # pandas; only needed here
 
+        self._ended = True
         sweep_dir = Path(str(config.hydra.sweep.dir)).resolve()
         jobs = [compare.job_summary(job, sweep_dir) for job in compare.find_job_dirs(sweep_dir)[0]]
         failed = [job for job in jobs if job["status"] != "complete"]

@@ -70,13 +70,16 @@ def run_job(cfg, out_dir: Path) -> dict:
     if cfg.tuner.kind == "none":
         settings, tuned, trials = arch, {}, None
     else:
-        log.info("tuning with %s (project in %s)", cfg.tuner.kind, out_dir / "tuner")
+        tuner_dir = tuning.project_parent(cfg.tuner, out_dir)  # <job dir>/tuner, or the shared tuner.directory
+        log.info("tuning with %s (project in %s)", cfg.tuner.kind, tuner_dir)
         settings, tuned, trials = tuning.search(
-            cfg.tuner, arch, vocab_size, train_ds, val_ds, out_dir / "tuner", cfg.seed,
+            cfg.tuner, arch, vocab_size, train_ds, val_ds, tuner_dir, cfg.seed,
             callbacks=[keras.callbacks.EarlyStopping(cfg.train.monitor, patience=cfg.tuner.patience)],
             verbose=cfg.keras_verbose,
         )
         artifacts.write_csv(out_dir / "tuner_trials.csv", trials)
+        if settings is None:  # a distributed-search worker: done; the chief's job retrains the best trial
+            return finish_worker(cfg, out_dir, bucket, trials, data_s, time.perf_counter() - t0, started)
         log.info("best of %d trials: %s", len(trials), tuned)
     tuning_s = time.perf_counter() - t0
 
@@ -124,6 +127,7 @@ def run_job(cfg, out_dir: Path) -> dict:
         "best_hyperparameters": tuned,
         "model": settings,
         "tuner": cfg.tuner.kind,
+        "tuner_role": cfg.tuner.get("distributed", {}).get("role"),  # chief of a distributed search, else null
         "n_trials": 0 if trials is None else len(trials),
         "epochs_run": len(history),
         "best_epoch": best_epoch(history, cfg.train.monitor),
@@ -142,6 +146,31 @@ def run_job(cfg, out_dir: Path) -> dict:
     }
     artifacts.write_json(out_dir / artifacts.METRICS, metrics)
     log.info("done in %.0f s: %s (metrics.json, report.html)", metrics["total_wall_s"], out_dir)
+    return metrics
+
+
+def finish_worker(cfg, out_dir: Path, bucket, trials: pd.DataFrame, data_s: float, tuning_s: float, started: float) -> dict:
+    """A distributed-search worker's metrics.json: the trials it ran. It has no model of its own: the
+    chief's job dir holds the search's result (README "Scaling out")."""
+    metrics = {
+        "status": "complete",
+        "tuner_role": "worker",
+        "tuner_id": str(cfg.tuner.distributed.tuner_id),
+        "tuner_directory": str(tuning.project_parent(cfg.tuner, out_dir)),
+        "arch": cfg.arch.name,
+        "bucket": {"name": bucket.name, "min_len": bucket.min_len, "max_len": bucket.max_len, "scheme": cfg.bucket.scheme},
+        "tuner": cfg.tuner.kind,
+        "n_trials": len(trials),
+        "trials": [str(t) for t in trials.get("trial_id", [])],
+        "seed": cfg.seed,
+        "data_wall_s": round(data_s, 2),
+        "tuning_wall_s": round(tuning_s, 2),
+        "total_wall_s": round(time.perf_counter() - started, 2),
+        "finished_at": _now(),
+        "versions": library_versions(),
+    }
+    artifacts.write_json(out_dir / artifacts.METRICS, metrics)
+    log.info("worker %s ran %d trials: %s", metrics["tuner_id"], len(trials), ", ".join(metrics["trials"]))
     return metrics
 
 
@@ -264,6 +293,8 @@ def check_config(cfg) -> None:
     for ok, message in checks:
         if not ok:
             raise UserError(message)
+    if cfg.tuner.kind != "none":
+        tuning.distributed_env(cfg.tuner)  # a bad tuner.distributed setting fails here, before any work
     for key in ("min_len", "max_len"):
         value = cfg.bucket[key]
         if value is not None and not (isinstance(value, int) and value >= 0):

@@ -1,12 +1,19 @@
 """Keras Tuner search over a search space written in YAML (conf/tuner/search_space).
 
 Each search-space key names a model setting from conf/arch; the tuner picks its value, every other
-setting keeps the arch's. The tuner's project lives in the job's output dir, so re-running a job in
-the same dir resumes an interrupted search instead of starting over.
+setting keeps the arch's. The tuner's project lives in the job's output dir (or in tuner.directory),
+so re-running a job in the same dir resumes an interrupted search instead of starting over.
+
+Distributed search (tuner.distributed, README "Scaling out"): Keras Tuner's chief/worker mode, where
+one chief process serves the oracle (which trial to run next, all the results) over gRPC and worker
+processes run the trials, all in one shared tuner directory. Keras Tuner takes the role from the
+KERASTUNER_* environment variables; `distributed_env` maps the config onto them.
 """
 
 import logging
+import os
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import keras
@@ -84,14 +91,91 @@ def make_tuner(cfg, hypermodel: SearchSpaceModel, directory: Path, seed: int) ->
     raise UserError(f"unknown tuner.kind={cfg.kind!r}: use hyperband, random, bayesian or none")
 
 
+def project_parent(cfg, out_dir: Path) -> Path:
+    """The dir that holds the tuner project: tuner.directory (shared by a distributed search), else the job's."""
+    return Path(os.path.expanduser(cfg.directory)) if cfg.get("directory") else Path(out_dir) / "tuner"
+
+
+_ENV_KEYS = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
+
+
+def distributed_env(cfg) -> dict[str, str]:
+    """The KERASTUNER_* variables for tuner.distributed ({} when this job tunes alone); UserError if unusable."""
+    dist = cfg.get("distributed") or {}
+    role = dist.get("role")
+    if role is None:
+        return {}
+    if role not in ("chief", "worker"):
+        raise UserError(f"tuner.distributed.role={role!r}: use chief, worker or null")
+    if not cfg.get("directory"):
+        raise UserError(f"tuner.distributed.role={role} needs tuner.directory: the tuner project that the chief "
+                        "and every worker share (on a cluster: a path on shared storage)")
+    if not dist.get("oracle_ip") or not dist.get("oracle_port"):
+        raise UserError(f"tuner.distributed.role={role} needs tuner.distributed.oracle_ip and oracle_port (the chief's)")
+    tuner_id = str(dist.get("tuner_id") or ("chief" if role == "chief" else ""))
+    if not tuner_id:  # the chief hands out trials by worker id: a restarted worker resumes its unfinished one
+        raise UserError("tuner.distributed.role=worker needs tuner.distributed.tuner_id: an id of its own "
+                        "(tuner0, tuner1, ...), the same one when the worker is restarted")
+    if ("chief" in tuner_id) != (role == "chief"):  # how Keras Tuner tells the chief from the workers
+        raise UserError(f"tuner.distributed.tuner_id={tuner_id}: a chief's id must contain 'chief', a worker's must not")
+    return {"KERASTUNER_TUNER_ID": tuner_id, "KERASTUNER_ORACLE_IP": str(dist.get("oracle_ip")),
+            "KERASTUNER_ORACLE_PORT": str(dist.get("oracle_port"))}
+
+
+@contextmanager
+def keras_tuner_env(cfg):
+    """Set KERASTUNER_* from tuner.distributed while the tuner is built and searches (Keras Tuner reads them
+    at each check, not at import), and restore them afterwards: a later job of a sweep run in the same
+    process tunes alone again. Variables set by hand are ignored: tuner.distributed decides."""
+    env = distributed_env(cfg)
+    saved = {key: os.environ.pop(key) for key in _ENV_KEYS if key in os.environ}
+    if saved:
+        log.warning("ignoring %s from the environment: set tuner.distributed instead", ", ".join(saved))
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for key in _ENV_KEYS:
+            os.environ.pop(key, None)
+        os.environ.update(saved)
+
+
+def _record_worker_trials(tuner: kt.Tuner) -> list[dict]:
+    """The trials this worker runs, filled in as they end. A worker's oracle is a client of the chief's,
+    which alone keeps the full table, so the worker notes its own trials (and asks the chief their score)."""
+    rows, on_trial_end = [], tuner.on_trial_end
+
+    def record(trial):
+        on_trial_end(trial)  # reports the trial to the chief
+        score = tuner.oracle.get_trial(trial.trial_id).score
+        rows.append({"trial_id": trial.trial_id, "status": trial.status, "score": score,
+                     **{k.replace("tuner/", "tuner_"): v for k, v in trial.hyperparameters.values.items()}})
+        log.info("trial %s done on %s: score %s", trial.trial_id, tuner.tuner_id, score)
+
+    tuner.on_trial_end = record
+    return rows
+
+
 def search(cfg, arch: dict, vocab_size: int, train_ds, val_ds, directory: Path, seed: int, callbacks, verbose: int):
-    """Run (or resume) the search; return the best settings (arch + tuned values) and the trials table."""
+    """Run (or resume) the search; return the best settings (arch + tuned values) and the trials table.
+    A distributed-tuning worker returns (None, None, the trials it ran): the chief's job picks the best."""
     hypermodel = SearchSpaceModel(arch, dict(cfg.search_space), vocab_size)
-    tuner = make_tuner(cfg, hypermodel, directory, seed)
+    role = (cfg.get("distributed") or {}).get("role")
     fit_args = {"shuffle": False}  # train_ds reshuffles itself every epoch
     if cfg.kind != "hyperband":  # Hyperband sets each trial's epochs itself
         fit_args["epochs"] = cfg.epochs
-    tuner.search(train_ds, validation_data=val_ds, callbacks=[*callbacks, TrialLog()], verbose=verbose, **fit_args)
+    with keras_tuner_env(cfg):
+        tuner = make_tuner(cfg, hypermodel, directory, seed)
+        worker_trials = _record_worker_trials(tuner) if role == "worker" else None
+        if role:
+            log.info("distributed search as %s %s, oracle at %s:%s, project %s", role, tuner.tuner_id,
+                     cfg.distributed.oracle_ip, cfg.distributed.oracle_port, tuner.project_dir)
+        if role == "chief":  # search() only serves the oracle, and returns when every worker is done
+            log.info("serving the oracle until the workers have run all the trials")
+        tuner.search(train_ds, validation_data=val_ds, callbacks=[*callbacks, TrialLog()], verbose=verbose, **fit_args)
+    if worker_trials is not None:
+        keras.backend.clear_session()
+        return None, None, pd.DataFrame(worker_trials)
     best = tuner.get_best_hyperparameters(1)[0].values
     # Float steps accumulate binary error (0.30000000000000004): round what gets reported and retrained.
     tuned = {k: round(v, 8) if isinstance(v, float) else v for k, v in best.items() if not k.startswith("tuner/")}
