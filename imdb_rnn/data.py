@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import re
+import socket
 import tarfile
 import time
 from collections import Counter
@@ -43,6 +44,18 @@ SAMPLE_PATH = Path(__file__).parent / "sample" / "aclImdb_sample.tar.gz"
 FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
 _TO_SPACE = str.maketrans({c: " " for c in FILTERS})
 _REVIEW_FILE = re.compile(r"(?:^|/)(train|test)/(pos|neg)/([^/]+)\.txt$")
+
+
+# How raw text becomes ids, as recorded in each job's tokenizer.json (imdb_rnn.predict checks it).
+TOKENIZER_FORMAT = "imdb_rnn.tokenizer/1"
+TOKENIZER_RULES = {
+    "lowercase": True,
+    "filters": FILTERS,
+    "pad_id": PAD,
+    "start_id": START,
+    "oov_id": OOV,
+    "first_word_id": FIRST_WORD_ID,
+}
 
 
 def tokenize(text: str) -> list[str]:
@@ -262,7 +275,7 @@ def _write_cache(cache_file: Path, corpus: Corpus) -> None:
         arrays.update({f"{name}_{field}": getattr(split, field) for field in ("tokens", "offsets", "labels", "ids")})
     try:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_suffix(f".tmp{os.getpid()}")
+        tmp = cache_file.with_suffix(f".tmp-{socket.gethostname()}-{os.getpid()}")  # unique on shared storage too
         with open(tmp, "wb") as f:
             np.savez(f, **arrays)
         os.replace(tmp, cache_file)

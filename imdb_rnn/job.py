@@ -256,13 +256,8 @@ class EpochLog(keras.callbacks.Callback):
 def tokenizer_spec(corpus: data.Corpus, vocab_size: int, data_cfg) -> dict:
     """Everything needed to turn raw text into this model's inputs (read by imdb_rnn.predict)."""
     return {
-        "format": "imdb_rnn.tokenizer/1",
-        "lowercase": True,
-        "filters": data.FILTERS,
-        "pad_id": data.PAD,
-        "start_id": data.START,
-        "oov_id": data.OOV,
-        "first_word_id": data.FIRST_WORD_ID,
+        "format": data.TOKENIZER_FORMAT,
+        **data.TOKENIZER_RULES,
         "vocab_size": vocab_size,
         "max_len": data_cfg.max_len,
         "keep": data_cfg.keep,

@@ -31,20 +31,9 @@ from imdb_rnn import UserError, artifacts, data  # noqa: E402  (neither imports 
 from imdb_rnn.quiet import import_tensorflow_quietly  # noqa: E402
 
 PROG = "imdb_rnn.predict"
-TOKENIZER_FORMAT = "imdb_rnn.tokenizer/1"
 DEFAULT_BATCH_SIZE = 64
 THRESHOLD = 0.5  # positive when P > 0.5, as Keras' accuracy metric counted it during training
 PREVIEW_CHARS = 60
-
-# What imdb_rnn.data.tokenize/encode implement; a tokenizer.json asking for anything else cannot be honoured.
-_TOKENIZER_RULES = {
-    "lowercase": True,
-    "filters": data.FILTERS,
-    "pad_id": data.PAD,
-    "start_id": data.START,
-    "oov_id": data.OOV,
-    "first_word_id": data.FIRST_WORD_ID,
-}
 
 
 class Predictor:
@@ -142,10 +131,10 @@ def read_tokenizer(path: Path) -> dict:
 def check_tokenizer(spec, where: str) -> None:
     """UserError unless `spec` is a tokenizer this version of imdb_rnn can reproduce exactly."""
     fix = "use the tokenizer.json written by the same job as model.keras (rerun the job with this version of imdb_rnn)"
-    if not isinstance(spec, dict) or spec.get("format") != TOKENIZER_FORMAT:
+    if not isinstance(spec, dict) or spec.get("format") != data.TOKENIZER_FORMAT:
         found = spec.get("format") if isinstance(spec, dict) else type(spec).__name__
-        raise UserError(f"{where} has format {found!r}, not {TOKENIZER_FORMAT!r}: {fix}")
-    for key, expected in _TOKENIZER_RULES.items():
+        raise UserError(f"{where} has format {found!r}, not {data.TOKENIZER_FORMAT!r}: {fix}")
+    for key, expected in data.TOKENIZER_RULES.items():
         if spec.get(key) != expected or type(spec.get(key)) is not type(expected):
             raise UserError(f"{where} has {key}={spec.get(key)!r} but imdb_rnn.data uses {expected!r}: {fix}")
     words, vocab_size, max_len = spec.get("words"), spec.get("vocab_size"), spec.get("max_len")
