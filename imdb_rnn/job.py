@@ -118,15 +118,13 @@ def run_job(cfg, out_dir: Path) -> dict:
 
     metrics = {
         "status": "complete",
-        "arch": cfg.arch.name,
-        "bucket": {"name": bucket.name, "min_len": bucket.min_len, "max_len": bucket.max_len, "scheme": cfg.bucket.scheme},
+        **job_record(cfg, bucket),
         "n_train": len(train),
         "n_val": len(val),
         "n_test": len(test),
         **scores,
         "best_hyperparameters": tuned,
         "model": settings,
-        "tuner": cfg.tuner.kind,
         "tuner_role": cfg.tuner.get("distributed", {}).get("role"),  # chief of a distributed search, else null
         "n_trials": 0 if trials is None else len(trials),
         "epochs_run": len(history),
@@ -134,15 +132,8 @@ def run_job(cfg, out_dir: Path) -> dict:
         "vocab_size": vocab_size,
         "max_len": cfg.data.max_len,
         "keep": cfg.data.keep,
-        "seed": cfg.seed,
         "data_source": corpus.source,
-        "data_wall_s": round(data_s, 2),
-        "tuning_wall_s": round(tuning_s, 2),
-        "training_wall_s": round(training_s, 2),
-        "evaluation_wall_s": round(evaluation_s, 2),
-        "total_wall_s": round(time.perf_counter() - started, 2),
-        "finished_at": _now(),
-        "versions": library_versions(),
+        **closing_record(started, data=data_s, tuning=tuning_s, training=training_s, evaluation=evaluation_s),
     }
     artifacts.write_json(out_dir / artifacts.METRICS, metrics)
     log.info("done in %.0f s: %s (metrics.json, report.html)", metrics["total_wall_s"], out_dir)
@@ -157,21 +148,34 @@ def finish_worker(cfg, out_dir: Path, bucket, trials: pd.DataFrame, data_s: floa
         "tuner_role": "worker",
         "tuner_id": str(cfg.tuner.distributed.tuner_id),
         "tuner_directory": str(tuning.project_parent(cfg.tuner, out_dir)),
-        "arch": cfg.arch.name,
-        "bucket": {"name": bucket.name, "min_len": bucket.min_len, "max_len": bucket.max_len, "scheme": cfg.bucket.scheme},
-        "tuner": cfg.tuner.kind,
+        **job_record(cfg, bucket),
         "n_trials": len(trials),
         "trials": [str(t) for t in trials.get("trial_id", [])],
-        "seed": cfg.seed,
-        "data_wall_s": round(data_s, 2),
-        "tuning_wall_s": round(tuning_s, 2),
-        "total_wall_s": round(time.perf_counter() - started, 2),
-        "finished_at": _now(),
-        "versions": library_versions(),
+        **closing_record(started, data=data_s, tuning=tuning_s),
     }
     artifacts.write_json(out_dir / artifacts.METRICS, metrics)
     log.info("worker %s ran %d trials: %s", metrics["tuner_id"], len(trials), ", ".join(metrics["trials"]))
     return metrics
+
+
+def job_record(cfg, bucket: buckets.Bucket) -> dict:
+    """What every metrics.json says about what ran: the arch, the bucket, the tuner and the seed."""
+    return {
+        "arch": cfg.arch.name,
+        "bucket": {"name": bucket.name, "min_len": bucket.min_len, "max_len": bucket.max_len, "scheme": cfg.bucket.scheme},
+        "tuner": cfg.tuner.kind,
+        "seed": cfg.seed,
+    }
+
+
+def closing_record(started: float, **seconds: float) -> dict:
+    """`<stage>_wall_s` for each stage, the total since `started`, the finish time and library versions."""
+    return {
+        **{f"{stage}_wall_s": round(s, 2) for stage, s in seconds.items()},
+        "total_wall_s": round(time.perf_counter() - started, 2),
+        "finished_at": _now(),
+        "versions": library_versions(),
+    }
 
 
 @dataclass
