@@ -32,6 +32,7 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from imdb_rnn import artifacts
+from imdb_rnn.quiet import run_command
 
 ARCH_ORDER = ["rnn", "lstm", "gru"]
 # Overrides that never tell cells apart beyond arch and bucket (they are the cell, or the grid).
@@ -430,20 +431,11 @@ def main(argv: list[str] | None = None) -> int:
     grid = accuracy_grid(table)
     n_jobs = int((table["status"] != "unrelated").sum())
     n_done = int((table["status"] == "complete").sum())
-    print(format_grid(table, grid, f"Test accuracy (%) of {n_done} complete jobs, * = best in its bucket:"))
-    problems = format_problems(table)
-    if problems:
-        print("\n" + problems)
     diff_g = None
     if diff is not None:
         diff_g = diff_grid(diff, bucket_order(pd.concat([table, diff.assign(status="complete")], ignore_index=True)))
-        print("\n" + format_grid(table, diff_g, f"Change in test accuracy against {args.baseline} "
-                                 "(percentage points, current - baseline):", diff=True))
-        only = diff[diff["diff"].isna()]
-        for _, row in only.iterrows():
-            side = "baseline" if pd.isna(row["test_accuracy"]) else "current"
-            print(f"  only in {side}: {cell_label(row)} {row['bucket']}")
 
+    # Files first: a reader that stops early (`| head`) must not cost the results.
     out.mkdir(parents=True, exist_ok=True)
     artifacts.write_csv(out / "results.csv", table)
     written = [out / "results.csv"]
@@ -453,9 +445,21 @@ def main(argv: list[str] | None = None) -> int:
     title = f"imdb_rnn: {n_done} of {n_jobs} jobs" + (f" ({args.paths[0]})" if len(args.paths) == 1 else "")
     artifacts.write_text(out / "report.html", build_report(table, grid, diff, diff_g, title))
     written.append(out / "report.html")
+
+    print(format_grid(table, grid, f"Test accuracy (%) of {n_done} complete jobs, * = best in its bucket:"))
+    problems = format_problems(table)
+    if problems:
+        print("\n" + problems)
+    if diff is not None:
+        print("\n" + format_grid(table, diff_g, f"Change in test accuracy against {args.baseline} "
+                                 "(percentage points, current - baseline):", diff=True))
+        only = diff[diff["diff"].isna()]
+        for _, row in only.iterrows():
+            side = "baseline" if pd.isna(row["test_accuracy"]) else "current"
+            print(f"  only in {side}: {cell_label(row)} {row['bucket']}")
     print("\nwrote " + ", ".join(str(p) for p in written))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_command(main)

@@ -28,7 +28,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 from imdb_rnn import UserError, artifacts, data  # noqa: E402  (neither imports TensorFlow)
-from imdb_rnn.quiet import import_tensorflow_quietly  # noqa: E402
+from imdb_rnn.quiet import import_tensorflow_quietly, run_command  # noqa: E402
 
 PROG = "imdb_rnn.predict"
 DEFAULT_BATCH_SIZE = 64
@@ -361,18 +361,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> None:
-    for stream in (sys.stdout, sys.stderr):
-        if hasattr(stream, "reconfigure"):
-            stream.reconfigure(errors="backslashreplace")  # never fail on a terminal that cannot show a character
-    try:
-        code = main()
-        sys.stdout.flush()
-    except KeyboardInterrupt:
-        code = 130
-    except BrokenPipeError:  # `... | head`: the reader went away; that is not an error
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        code = 0
-    sys.exit(code)
+    run_command(main)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""TensorFlow's import-time log lines, below TF_CPP_MIN_LOG_LEVEL, kept off the terminal.
+"""A clean terminal: TensorFlow's import-time log lines below TF_CPP_MIN_LOG_LEVEL kept off it, and
+commands that end without a traceback when their reader goes away (`| head`) or on Ctrl-C.
 
 TensorFlow 2.21 prints absl/glog lines (oneDNN, CUDA probing) to stderr while it loads, before it reads
 TF_CPP_MIN_LOG_LEVEL, so the variable alone does not silence them. They would bury a one-line error.
@@ -44,3 +45,19 @@ def import_tensorflow_quietly() -> None:
             if kept:
                 sys.stderr.write("".join(kept))
                 sys.stderr.flush()
+
+
+def run_command(main) -> None:
+    """Exit with main()'s status; a closed pipe is a normal end, Ctrl-C exits 130."""
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")  # never fail on a terminal that cannot show a character
+    try:
+        code = main()
+        sys.stdout.flush()
+    except KeyboardInterrupt:
+        code = 130
+    except BrokenPipeError:  # `... | head`: the reader went away; that is not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 0
+    sys.exit(code)
