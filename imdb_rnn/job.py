@@ -94,10 +94,10 @@ def run_job(cfg, out_dir: Path) -> dict:
 
     # --- evaluate the best model on every split --------------------------------------------------
     t0 = time.perf_counter()
-    scores = {}
+    scores, probability = {}, {}
     for name, x, split in (("train", x_train, train), ("val", x_val, val), ("test", x_test, test)):
-        probability = inputs.predict_in_order(model, x, batch_size)  # the test split's go to predictions.csv
-        scores[f"{name}_loss"], scores[f"{name}_accuracy"] = loss_and_accuracy(probability, split.labels)
+        probability[name] = inputs.predict_in_order(model, x, batch_size)
+        scores[f"{name}_loss"], scores[f"{name}_accuracy"] = loss_and_accuracy(probability[name], split.labels)
     evaluation_s = time.perf_counter() - t0
     log.info("test accuracy %.4f (val %.4f, train %.4f)", scores["test_accuracy"], scores["val_accuracy"], scores["train_accuracy"])
 
@@ -106,7 +106,7 @@ def run_job(cfg, out_dir: Path) -> dict:
     artifacts.write_json(out_dir / "tokenizer.json", tokenizer_spec(corpus, vocab_size, cfg.data))
     artifacts.write_csv(
         out_dir / "predictions.csv",
-        pd.DataFrame({"review_id": test.ids, "length": test.lengths, "label": test.labels, "probability": probability}),
+        pd.DataFrame({"review_id": test.ids, "length": test.lengths, "label": test.labels, "probability": probability["test"]}),
     )
     figures = [plots.training_curves(history)]
     if trials is not None and trials["score"].notna().any():
