@@ -58,6 +58,12 @@ def save_model(model, path: Path) -> None:
         model.save(tmp)
 
 
+def write_npz(path: Path, arrays: dict) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, **arrays)
+
+
 def read_metrics(job_dir: Path) -> dict | None:
     """A job's metrics.json, or None if it has none (or an unreadable one)."""
     try:

@@ -34,7 +34,7 @@ from omegaconf import OmegaConf
 from imdb_rnn import artifacts
 from imdb_rnn.quiet import run_command
 
-ARCH_ORDER = ["rnn", "lstm", "gru"]
+ARCH_ORDER = ["rnn", "lstm", "gru", "tfidf_lr"]  # the linear baseline last: the line to beat
 # Overrides that never tell cells apart beyond arch and bucket (they are the cell, or the grid).
 CELL_KEYS = {"arch", "bucket", "bucket.min_len", "bucket.max_len", "bucket.index", "bucket.n_buckets", "sweep"}
 # Overrides that do not change what a job learns (where files are, threads, verbosity).
@@ -44,7 +44,7 @@ COUNTS = ["n_train", "n_val", "n_test", "epochs_run"]
 TIMES = ["data_wall_s", "tuning_wall_s", "training_wall_s", "evaluation_wall_s", "total_wall_s"]
 RESULT_COLUMNS = [
     "architecture", "min_len", "max_len", *SCORES, "best_hyperparameters",
-    "bucket", "variant", "scheme", *COUNTS[:3], "tuner", "epochs_run", *TIMES, "status", "error", "job_dir",
+    "bucket", "variant", "scheme", "train_scope", *COUNTS[:3], "tuner", "epochs_run", *TIMES, "status", "error", "job_dir",
 ]
 SUMMARY_COLUMNS = ["job", "arch", "bucket", "status", "test_accuracy", "error"]
 NOT_A_JOB = "no metrics.json or .hydra/ inside: not a job dir"
@@ -140,6 +140,7 @@ def read_job(job_dir: Path) -> dict:
     for key in SCORES + COUNTS + TIMES:
         row[key] = metrics.get(key)
     row["tuner"] = metrics.get("tuner")
+    row["train_scope"] = metrics.get("train_scope", "bucket" if metrics else None)
     if row["status"] == "complete":
         row["best_hyperparameters"] = json.dumps(metrics.get("best_hyperparameters") or {}, sort_keys=True)
     else:

@@ -1,13 +1,16 @@
-"""Token-id sequences -> tf.data batches, each padded only to its own longest review.
+"""Token-id sequences -> tf.data batches of reviews of similar length, padded to a few fixed lengths.
 
-Training batches group reviews of similar length (tf.data's bucket_by_sequence_length over a shuffled
-stream), so little time goes into padding; evaluation batches run in length order.
+Why fixed lengths: models are XLA-compiled (train.jit_compile), and XLA compiles once per batch shape.
+`padded_lengths` picks as few lengths as keep the padding under `max_padding` of the real tokens, so a
+job compiles a handful of shapes and spends little time on padding. Padding is masked in the model, so
+it never changes a review's prediction.
 """
 
 import numpy as np
 import tensorflow as tf
 
-N_LENGTH_GROUPS = 8  # length groups for training batches
+MAX_PADDED_LENGTHS = 8  # at most this many batch shapes (each one an XLA compilation per model)
+KEEP = -2  # in padded_lengths: one more length did not help this group, it stays as with one fewer
 
 
 def truncate(seqs: list[np.ndarray], max_len: int | None, keep: str) -> list[np.ndarray]:
@@ -17,37 +20,96 @@ def truncate(seqs: list[np.ndarray], max_len: int | None, keep: str) -> list[np.
     return [s[:max_len] if keep == "first" else s[-max_len:] for s in seqs]
 
 
-def _examples(seqs: list[np.ndarray], labels) -> tf.data.Dataset:
-    """(token ids, label) pairs, sliced out of one flat tensor instead of 25,000 small ones."""
-    offsets = np.concatenate([[0], np.cumsum([len(s) for s in seqs])]).astype(np.int64)
-    values = tf.constant(np.concatenate(seqs).astype(np.int32) if seqs else np.zeros(0, np.int32))
-    ds = tf.data.Dataset.from_tensor_slices((offsets[:-1], offsets[1:], np.asarray(labels, np.float32)))
-    return ds.map(lambda start, end, label: (values[start:end], label))
+def padded_lengths(lengths, max_padding: float, longest: int | None = None) -> list[int]:
+    """The fewest lengths to pad batches to (each a review length, the last one `longest`) whose padding
+    stays under max_padding * the real tokens, up to MAX_PADDED_LENGTHS of them.
+
+    Exact for groups of reviews: dynamic programming over the distinct lengths, minimizing the padded
+    tokens for k = 1, 2, ... lengths until the padding is small enough.
+    """
+    lengths = np.asarray(lengths)
+    longest = int(max(longest or 0, lengths.max()))
+    values, counts = np.unique(np.append(lengths, longest), return_counts=True)
+    counts[-1] -= 1  # `longest` is a boundary, not a review
+    below = np.concatenate([[0], np.cumsum(counts)])  # reviews shorter than values[i]: below[i]
+    real = float(lengths.sum())
+    # best[j]: fewest padded tokens for the reviews up to values[j] with k lengths, the top one values[j]
+    best = counts.cumsum() * values.astype(float)
+    cut = [np.full(len(values), -1)]  # cut[k][j]: where the group ending at values[j] starts (-1: at the shortest)
+    for k in range(2, MAX_PADDED_LENGTHS + 1):
+        if best[-1] <= real * (1 + max_padding):
+            break
+        # group i+1..j padded to values[j], after the best (k-1)-split ending at values[i]
+        cost = best[:, None] + (below[1:][None, :] - below[1:][:, None]) * values[None, :].astype(float)
+        cost[np.tril_indices(len(values))] = np.inf
+        prev = np.argmin(cost, axis=0)
+        split = cost[prev, np.arange(len(values))]
+        cut.append(np.where(split < best, prev, KEEP))
+        best = np.minimum(best, split)
+    picked, j = [], len(values) - 1
+    for level in reversed(cut):  # walk back from the longest length, one padded length per cut
+        if j < 0:
+            break
+        if level[j] != KEEP:
+            picked.append(int(values[j]))
+            j = level[j]
+    return sorted(picked)
 
 
-def train_batches(seqs, labels, batch_size: int, seed: int) -> tf.data.Dataset:
-    """Shuffled every epoch (seeded), batched by similar length."""
-    lengths = np.array([len(s) for s in seqs])
-    boundaries = sorted({int(b) + 1 for b in np.quantile(lengths, np.arange(1, N_LENGTH_GROUPS) / N_LENGTH_GROUPS)})
-    ds = _examples(seqs, labels).shuffle(len(seqs), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.bucket_by_sequence_length(
-        element_length_func=lambda x, y: tf.shape(x)[0],
-        bucket_boundaries=boundaries,
-        bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
-    )
-    return ds.prefetch(tf.data.AUTOTUNE)
+class Sequences:
+    """Reviews stored as one flat array, padded into batches on demand (with 0, the masked id)."""
+
+    def __init__(self, seqs: list[np.ndarray]):
+        self.lengths = np.array([len(s) for s in seqs], dtype=np.int64)
+        self.offsets = np.concatenate([[0], np.cumsum(self.lengths)])
+        self.values = np.concatenate(seqs).astype(np.int32) if seqs else np.zeros(0, np.int32)
+
+    def batch(self, idx: np.ndarray, pad_to: list[int] | None) -> np.ndarray:
+        longest = int(self.lengths[idx].max())
+        width = longest if pad_to is None or longest > pad_to[-1] else pad_to[np.searchsorted(pad_to, longest)]
+        out = np.zeros((len(idx), width), dtype=np.int32)
+        for row, i in enumerate(idx):
+            out[row, : self.lengths[i]] = self.values[self.offsets[i] : self.offsets[i + 1]]
+        return out
 
 
-def eval_batches(seqs, labels, batch_size: int) -> tuple[tf.data.Dataset, np.ndarray]:
-    """Batches in length order, and that order (so predictions can be put back in input order)."""
-    order = np.argsort([len(s) for s in seqs], kind="stable")
-    ds = _examples([seqs[i] for i in order], np.asarray(labels)[order])
-    return ds.padded_batch(batch_size).prefetch(tf.data.AUTOTUNE), order
+def _dataset(batches) -> tf.data.Dataset:
+    signature = (tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None], tf.float32))
+    return tf.data.Dataset.from_generator(batches, output_signature=signature).prefetch(tf.data.AUTOTUNE)
 
 
-def predict_in_order(model, seqs, batch_size: int) -> np.ndarray:
+def train_batches(seqs, labels, batch_size: int, seed: int, pad_to: list[int] | None = None) -> tf.data.Dataset:
+    """Reshuffled every epoch (seeded): reviews sorted into their padded-length group in random order,
+    cut into batches, batches in random order. Every batch is full except one (the epoch's remainder),
+    so there is one batch shape per padded length, plus one."""
+    reviews, labels = Sequences(seqs), np.asarray(labels, np.float32)
+    group = np.searchsorted(pad_to, reviews.lengths) if pad_to else reviews.lengths
+    rng = np.random.default_rng(seed)
+
+    def epoch():
+        order = rng.permutation(len(labels))
+        order = order[np.argsort(group[order], kind="stable")]
+        chunks = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+        for k in rng.permutation(len(chunks)):
+            yield reviews.batch(chunks[k], pad_to), labels[chunks[k]]
+
+    return _dataset(epoch)
+
+
+def eval_batches(seqs, labels, batch_size: int, pad_to: list[int] | None = None) -> tuple[tf.data.Dataset, np.ndarray]:
+    """Batches in length order, padded to `pad_to` lengths (or each to its longest review), and that
+    order, so predictions can be put back in input order."""
+    reviews, labels = Sequences(seqs), np.asarray(labels, np.float32)
+    order = np.argsort(reviews.lengths, kind="stable")
+    batches = [
+        (reviews.batch(idx, pad_to), labels[idx]) for idx in (order[i : i + batch_size] for i in range(0, len(order), batch_size))
+    ]
+    return _dataset(lambda: iter(batches)), order
+
+
+def predict_in_order(model, seqs, batch_size: int, pad_to: list[int] | None = None) -> np.ndarray:
     """P(positive) for each review, in the order given."""
-    ds, order = eval_batches(seqs, np.zeros(len(seqs)), batch_size)
+    ds, order = eval_batches(seqs, np.zeros(len(seqs)), batch_size, pad_to)
     probs = model.predict(ds.map(lambda x, y: x), verbose=0)[:, 0]
     out = np.empty_like(probs)
     out[order] = probs

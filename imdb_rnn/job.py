@@ -11,6 +11,7 @@ import logging
 import platform
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,7 +24,7 @@ import tensorflow as tf
 from omegaconf import OmegaConf
 from sklearn.model_selection import train_test_split
 
-from imdb_rnn import UserError, artifacts, buckets, data, inputs, plots, tuning
+from imdb_rnn import UserError, artifacts, buckets, data, inputs, linear, plots, tuning
 from imdb_rnn.models import CELLS, HEADS, build_model
 
 log = logging.getLogger(__name__)
@@ -47,68 +48,46 @@ def run_job(cfg, out_dir: Path) -> dict:
     t0 = time.perf_counter()
     corpus = data.load(cfg.data)
     splits = bucket_splits(corpus, cfg)
-    bucket, train_all, train, val, test, vocab_size = (
-        splits.bucket, splits.train_all, splits.train, splits.val, splits.test, splits.vocab_size
+    bucket, train_all, train, val, test = splits.bucket, splits.train_all, splits.train, splits.val, splits.test
+    baseline = cfg.arch.cell == linear.CELL
+    vocab_size = data.FIRST_WORD_ID + len(corpus.vocab) if baseline else splits.vocab_size  # the baseline reads every word
+    x_train, x_val, x_test = (
+        inputs.truncate(split.sequences(vocab_size), cfg.data.max_len, cfg.data.keep) for split in (train, val, test)
     )
-
-    def sequences(split):
-        return inputs.truncate(split.sequences(vocab_size), cfg.data.max_len, cfg.data.keep)
-
-    x_train, x_val, x_test = sequences(train), sequences(val), sequences(test)
-    batch_size = cfg.train.batch_size
-    train_ds = inputs.train_batches(x_train, train.labels, batch_size, cfg.seed)
-    val_ds, _ = inputs.eval_batches(x_val, val.labels, batch_size)
+    # The few lengths every batch is padded to (each a batch shape XLA compiles once per model).
+    pad_to = inputs.padded_lengths(list(map(len, x_train)), cfg.train.max_padding, longest=max(map(len, x_train + x_val + x_test)))
     data_s = time.perf_counter() - t0
     log.info(
         "bucket %s [%s, %s] of %s: %d train / %d val / %d test reviews, vocabulary %d (%.1f s)",
         bucket.name, bucket.min_len, bucket.max_len, corpus.source, len(train), len(val), len(test), vocab_size, data_s,
     )
 
-    # --- search: best settings on the validation split -------------------------------------------
-    t0 = time.perf_counter()
-    arch = OmegaConf.to_container(cfg.arch, resolve=True)
-    if cfg.tuner.kind == "none":
-        settings, tuned, trials = arch, {}, None
+    # --- search and retrain (recurrent), or fit (the linear baseline) -----------------------------
+    if baseline:
+        trained = fit_baseline(cfg, x_train, train.labels)
     else:
-        tuner_dir = tuning.project_parent(cfg.tuner, out_dir)  # <job dir>/tuner, or the shared tuner.directory
-        log.info("tuning with %s (project in %s)", cfg.tuner.kind, tuner_dir)
-        settings, tuned, trials = tuning.search(
-            cfg.tuner, arch, vocab_size, train_ds, val_ds, tuner_dir, cfg.seed,
-            callbacks=[keras.callbacks.EarlyStopping(cfg.train.monitor, patience=cfg.tuner.patience)],
-            verbose=cfg.keras_verbose,
-        )
-        artifacts.write_csv(out_dir / "tuner_trials.csv", trials)
-        if settings is None:  # a distributed-search worker: done; the chief's job retrains the best trial
-            return finish_worker(cfg, out_dir, bucket, trials, data_s, time.perf_counter() - t0, started)
-        log.info("best of %d trials: %s", len(trials), tuned)
-    tuning_s = time.perf_counter() - t0
-
-    # --- retrain the best settings with early stopping ------------------------------------------
-    t0 = time.perf_counter()
-    keras.utils.set_random_seed(cfg.seed)  # retraining does not depend on how much the search drew
-    model = build_model(settings, vocab_size)
-    history = fit(model, train_ds, val_ds, cfg.train, out_dir, cfg.keras_verbose)
-    # The checkpoint holds the best epoch (EarlyStopping only restores it when it stops training early).
-    model = keras.models.load_model(out_dir / "checkpoints" / "best.keras")
-    training_s = time.perf_counter() - t0
+        trained = search_and_retrain(cfg, out_dir, vocab_size, pad_to, x_train, train.labels, x_val, val.labels)
+        if trained.worker:  # a distributed-search worker: done; the chief's job retrains the best trial
+            return finish_worker(cfg, out_dir, bucket, trained.trials, data_s, trained.tuning_s, started)
 
     # --- evaluate the best model on every split --------------------------------------------------
     t0 = time.perf_counter()
     scores, probability = {}, {}
     for name, x, split in (("train", x_train, train), ("val", x_val, val), ("test", x_test, test)):
-        probability[name] = inputs.predict_in_order(model, x, batch_size)
+        probability[name] = trained.predict(x)
         scores[f"{name}_loss"], scores[f"{name}_accuracy"] = loss_and_accuracy(probability[name], split.labels)
     evaluation_s = time.perf_counter() - t0
     log.info("test accuracy %.4f (val %.4f, train %.4f)", scores["test_accuracy"], scores["val_accuracy"], scores["train_accuracy"])
 
     # --- artifacts; metrics.json last -------------------------------------------------------------
-    artifacts.save_model(model, out_dir / "model.keras")
+    trained.save(out_dir)
     artifacts.write_json(out_dir / "tokenizer.json", tokenizer_spec(corpus, vocab_size, cfg.data))
     artifacts.write_csv(
         out_dir / "predictions.csv",
         pd.DataFrame({"review_id": test.ids, "length": test.lengths, "label": test.labels, "probability": probability["test"]}),
     )
-    figures = [plots.training_curves(history)]
+    history, trials = trained.history, trained.trials
+    figures = [] if history is None else [plots.training_curves(history)]
     if trials is not None and trials["score"].notna().any():
         figures.append(plots.tuner_trials(trials, cfg.tuner.objective))
     figures.append(plots.length_histogram(train_all.lengths, test.lengths, bucket.min_len, bucket.max_len))
@@ -117,25 +96,97 @@ def run_job(cfg, out_dir: Path) -> dict:
     metrics = {
         "status": "complete",
         **job_record(cfg, bucket),
+        "tuner": "none" if baseline else cfg.tuner.kind,  # the baseline is fitted as configured, never searched
         "n_train": len(train),
         "n_val": len(val),
         "n_test": len(test),
         **scores,
-        "best_hyperparameters": tuned,
-        "model": settings,
-        "tuner_role": cfg.tuner.get("distributed", {}).get("role"),  # chief of a distributed search, else null
+        "best_hyperparameters": trained.tuned,
+        "model": trained.settings,
+        "tuner_role": None if baseline else cfg.tuner.get("distributed", {}).get("role"),  # chief of a distributed search, else null
         "n_trials": 0 if trials is None else len(trials),
-        "epochs_run": len(history),
-        "best_epoch": best_epoch(history, cfg.train.monitor),
+        "epochs_run": None if history is None else len(history),
+        "best_epoch": None if history is None else best_epoch(history, cfg.train.monitor),
         "vocab_size": vocab_size,
         "max_len": cfg.data.max_len,
         "keep": cfg.data.keep,
+        "padded_lengths": None if baseline else pad_to,
+        "jit_compile": None if baseline else cfg.train.jit_compile,
         "data_source": corpus.source,
-        **closing_record(started, data=data_s, tuning=tuning_s, training=training_s, evaluation=evaluation_s),
+        **closing_record(started, data=data_s, tuning=trained.tuning_s, training=trained.training_s, evaluation=evaluation_s),
     }
     artifacts.write_json(out_dir / artifacts.METRICS, metrics)
     log.info("done in %.0f s: %s (metrics.json, report.html)", metrics["total_wall_s"], out_dir)
     return metrics
+
+
+@dataclass
+class Trained:
+    """What training produced: a predictor of P(positive) from token ids, and how to save it."""
+
+    predict: Callable[[list[np.ndarray]], np.ndarray]
+    save: Callable[[Path], None]  # writes the model file(s) into the job dir
+    settings: dict  # the model settings used (arch config + tuned values)
+    tuned: dict  # just the tuned values
+    trials: pd.DataFrame | None = None
+    history: pd.DataFrame | None = None
+    tuning_s: float = 0.0
+    training_s: float = 0.0
+    worker: bool = False  # a distributed-search worker: it ran trials, the chief retrains
+
+
+def search_and_retrain(cfg, out_dir: Path, vocab_size: int, pad_to: list[int], x_train, y_train, x_val, y_val) -> Trained:
+    """Keras Tuner search on the validation split, then the best settings retrained with early stopping."""
+    batch_size = cfg.train.batch_size
+    val_ds, _ = inputs.eval_batches(x_val, y_val, batch_size, pad_to)
+    t0 = time.perf_counter()
+    arch = OmegaConf.to_container(cfg.arch, resolve=True)
+    if cfg.tuner.kind == "none":
+        settings, tuned, trials = arch, {}, None
+    else:
+        tuner_dir = tuning.project_parent(cfg.tuner, out_dir)  # <job dir>/tuner, or the shared tuner.directory
+        log.info("tuning with %s (project in %s), batches padded to %s", cfg.tuner.kind, tuner_dir, pad_to)
+        settings, tuned, trials = tuning.search(
+            cfg.tuner, arch, vocab_size, inputs.train_batches(x_train, y_train, batch_size, cfg.seed, pad_to), val_ds,
+            tuner_dir, cfg.seed, cfg.train.jit_compile,
+            callbacks=[keras.callbacks.EarlyStopping(cfg.train.monitor, patience=cfg.tuner.patience)],
+            verbose=cfg.keras_verbose,
+        )
+        artifacts.write_csv(out_dir / "tuner_trials.csv", trials)
+        if settings is None:
+            return Trained(None, None, {}, {}, trials, tuning_s=time.perf_counter() - t0, worker=True)
+        log.info("best of %d trials: %s", len(trials), tuned)
+    tuning_s = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    # Retraining does not depend on how much the search drew: fresh seeds, freshly shuffled batches.
+    keras.utils.set_random_seed(cfg.seed)
+    model = build_model(settings, vocab_size, cfg.train.jit_compile)
+    train_ds = inputs.train_batches(x_train, y_train, batch_size, cfg.seed, pad_to)
+    history = fit(model, train_ds, val_ds, cfg.train, out_dir, cfg.keras_verbose)
+    # The checkpoint holds the best epoch (EarlyStopping only restores it when it stops training early).
+    model = keras.models.load_model(out_dir / "checkpoints" / "best.keras")
+    return Trained(
+        predict=lambda seqs: inputs.predict_in_order(model, seqs, batch_size, pad_to),
+        save=lambda job_dir: artifacts.save_model(model, job_dir / "model.keras"),
+        settings=settings, tuned=tuned, trials=trials, history=history,
+        tuning_s=tuning_s, training_s=time.perf_counter() - t0,
+    )
+
+
+def fit_baseline(cfg, x_train, y_train) -> Trained:
+    """The TF-IDF + logistic regression baseline (linear.py), fitted on the same training split."""
+    if cfg.tuner.kind != "none":
+        log.info("%s is fitted with its configured settings; tuner=%s does not apply to it", cfg.arch.name, cfg.tuner.kind)
+    settings = OmegaConf.to_container(cfg.arch, resolve=True)
+    t0 = time.perf_counter()
+    model = linear.fit(x_train, y_train, settings, cfg.seed)
+    log.info("fitted %s: %d n-grams", cfg.arch.name, len(model.named_steps["tfidf"].vocabulary_))
+    return Trained(
+        predict=lambda seqs: linear.predict(model, seqs),
+        save=lambda job_dir: linear.save(model, settings, job_dir / "model.npz"),
+        settings=settings, tuned={}, training_s=time.perf_counter() - t0,
+    )
 
 
 def finish_worker(cfg, out_dir: Path, bucket, trials: pd.DataFrame, data_s: float, tuning_s: float, started: float) -> dict:
@@ -162,6 +213,7 @@ def job_record(cfg, bucket: buckets.Bucket) -> dict:
         "arch": cfg.arch.name,
         "bucket": {"name": bucket.name, "min_len": bucket.min_len, "max_len": bucket.max_len, "scheme": cfg.bucket.scheme},
         "tuner": cfg.tuner.kind,
+        "train_scope": cfg.data.train_scope,
         "seed": cfg.seed,
     }
 
@@ -189,7 +241,8 @@ class BucketSplits:
 def bucket_splits(corpus: data.Corpus, cfg) -> BucketSplits:
     """The bucket's reviews: train and test filtered by length, validation split off train (stratified)."""
     bucket = buckets.resolve(cfg.bucket, corpus.train.lengths)
-    train_all = corpus.train.subset(bucket.contains(corpus.train.lengths))
+    # train_scope=all: a generalist, trained on reviews of every length and tested on the bucket's.
+    train_all = corpus.train if cfg.data.train_scope == "all" else corpus.train.subset(bucket.contains(corpus.train.lengths))
     test = corpus.test.subset(bucket.contains(corpus.test.lengths))
     where = f"bucket {bucket.name} [{bucket.min_len}, {bucket.max_len}] of {corpus.source}"
     if len(train_all) < MIN_TRAIN_REVIEWS or len(set(train_all.labels)) < 2:
@@ -275,16 +328,32 @@ def tokenizer_spec(corpus: data.Corpus, vocab_size: int, data_cfg) -> dict:
 
 def check_config(cfg) -> None:
     """Catch impossible settings before any work, with a message that names the fix."""
+    a = cfg.arch
+    cells = sorted([*CELLS, linear.CELL])
+    if a.cell == linear.CELL:
+        arch_checks = [
+            (_positive_number(a.C), f"arch.C={a.C!r}: use a positive number (inverse regularization strength)"),
+            (_positive_int(a.ngram_max), f"arch.ngram_max={a.ngram_max!r}: use a positive integer (2: words and word pairs)"),
+            (_positive_int(a.min_df), f"arch.min_df={a.min_df!r}: use a positive integer"),
+        ]
+    else:
+        arch_checks = [
+            (a.cell in CELLS, f"arch.cell={a.cell!r}: use one of {cells}"),
+            (a.head in HEADS, f"arch.head={a.head!r}: use one of {list(HEADS)}"),
+            (_positive_int(a.units), f"arch.units={a.units!r}: use a positive integer"),
+            (_positive_int(a.embedding_dim), f"arch.embedding_dim={a.embedding_dim!r}: use a positive integer"),
+            (_positive_int(a.num_layers), f"arch.num_layers={a.num_layers!r}: use a positive integer"),
+            (_fraction(a.dropout, allow_zero=True), f"arch.dropout={a.dropout!r}: use a number in [0, 1)"),
+            (_positive_number(a.learning_rate), f"arch.learning_rate={a.learning_rate!r}: use a positive number"),
+        ]
     checks = [
-        (cfg.arch.cell in CELLS, f"arch.cell={cfg.arch.cell!r}: use one of {sorted(CELLS)}"),
-        (cfg.arch.head in HEADS, f"arch.head={cfg.arch.head!r}: use one of {list(HEADS)}"),
-        (_positive_int(cfg.arch.units), f"arch.units={cfg.arch.units!r}: use a positive integer"),
-        (_positive_int(cfg.arch.embedding_dim), f"arch.embedding_dim={cfg.arch.embedding_dim!r}: use a positive integer"),
-        (_positive_int(cfg.arch.num_layers), f"arch.num_layers={cfg.arch.num_layers!r}: use a positive integer"),
-        (_fraction(cfg.arch.dropout, allow_zero=True), f"arch.dropout={cfg.arch.dropout!r}: use a number in [0, 1)"),
-        (_positive_number(cfg.arch.learning_rate), f"arch.learning_rate={cfg.arch.learning_rate!r}: use a positive number"),
+        *arch_checks,
+        (cfg.data.train_scope in ("bucket", "all"), f"data.train_scope={cfg.data.train_scope!r}: use bucket or all"),
         (_positive_int(cfg.train.epochs), f"train.epochs={cfg.train.epochs!r}: use a positive integer"),
         (_positive_int(cfg.train.batch_size), f"train.batch_size={cfg.train.batch_size!r}: use a positive integer"),
+        (isinstance(cfg.train.jit_compile, bool), f"train.jit_compile={cfg.train.jit_compile!r}: use true or false"),
+        (_positive_number(cfg.train.max_padding) or cfg.train.max_padding == 0,
+         f"train.max_padding={cfg.train.max_padding!r}: use a number >= 0 (0.1: padding at most 10 % of the tokens)"),
         (cfg.train.monitor in ("val_loss", "val_accuracy"), f"train.monitor={cfg.train.monitor!r}: use val_loss or val_accuracy"),
         (_fraction(cfg.data.val_fraction), f"data.val_fraction={cfg.data.val_fraction!r}: use a number in (0, 1)"),
         (_positive_int(cfg.data.vocab_size) and cfg.data.vocab_size > data.FIRST_WORD_ID,
@@ -324,7 +393,9 @@ def configure_tensorflow(cfg) -> None:
     except RuntimeError:  # already initialized (a second job in the same process): keep what it has
         pass
     keras.utils.set_random_seed(cfg.seed)
-    if cfg.deterministic:
+    # Keras turns XLA off under TensorFlow's op determinism; XLA on CPU is run-to-run deterministic by
+    # itself (tests/test_job.py runs a config twice), so op determinism is only needed without it.
+    if cfg.deterministic and not cfg.train.jit_compile:
         tf.config.experimental.enable_op_determinism()
 
 

@@ -28,8 +28,9 @@ class MaskedGlobalMaxPooling1D(layers.Layer):
         return None
 
 
-def build_model(settings: dict, vocab_size: int) -> keras.Model:
-    """A compiled model. `settings` holds the arch config's keys (conf/arch), possibly tuned."""
+def build_model(settings: dict, vocab_size: int, jit_compile: bool = False) -> keras.Model:
+    """A compiled model. `settings` holds the arch config's keys (conf/arch), possibly tuned.
+    jit_compile: XLA-compile its train/predict steps (2-3x faster on CPU; one compilation per batch shape)."""
     num_layers, head = int(settings["num_layers"]), settings["head"]
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
     x = layers.Embedding(vocab_size, int(settings["embedding_dim"]), mask_zero=True)(token_ids)
@@ -46,5 +47,5 @@ def build_model(settings: dict, vocab_size: int) -> keras.Model:
 
     model = keras.Model(token_ids, probability, name=f"{settings['cell']}_classifier")
     optimizer = keras.optimizers.Adam(float(settings["learning_rate"]), clipnorm=settings.get("clipnorm"))
-    model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=["accuracy"])
+    model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=["accuracy"], jit_compile=jit_compile)
     return model

@@ -12,6 +12,9 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 
+BASELINE = "tfidf_lr"  # the linear baseline arch (linear.py), drawn as the line to beat
+
+
 def training_curves(history: pd.DataFrame) -> go.Figure:
     fig = make_subplots(rows=1, cols=3, subplot_titles=("Loss", "Accuracy", "Learning rate"))
     for col, row_col in (("loss", 1), ("val_loss", 1), ("accuracy", 2), ("val_accuracy", 2)):
@@ -81,12 +84,16 @@ def accuracy_heatmap(grid: pd.DataFrame, title: str, diverging: bool = False) ->
 
 
 def accuracy_bars(done: pd.DataFrame, buckets: list[str]) -> go.Figure:
-    """Grouped bars: test accuracy per bucket, one bar per architecture (column `cell`)."""
+    """Grouped bars: test accuracy per bucket, one bar per architecture (column `cell`); the linear
+    baseline (tfidf_lr) as a dashed line across them, the line to beat."""
     fig = go.Figure()
     means = done.groupby(["cell", "bucket"], sort=False)["test_accuracy"].mean()
     for cell in dict.fromkeys(done["cell"]):
         y = [means.get((cell, b), np.nan) * 100 for b in buckets]
-        fig.add_trace(go.Bar(x=buckets, y=y, name=cell, text=[f"{v:.1f}" if v == v else "" for v in y]))
+        if cell.startswith(BASELINE):
+            fig.add_trace(go.Scatter(x=buckets, y=y, name=cell, mode="lines+markers", line={"dash": "dash", "color": "black"}))
+        else:
+            fig.add_trace(go.Bar(x=buckets, y=y, name=cell, text=[f"{v:.1f}" if v == v else "" for v in y]))
     fig.update_layout(barmode="group", title="Test accuracy per bucket", xaxis_title="bucket (token length)",
                       yaxis_title="test accuracy (%)", height=420)
     return fig

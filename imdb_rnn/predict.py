@@ -5,14 +5,14 @@
     python -m imdb_rnn.predict RUN_DIR --file my_reviews/       # one review per .txt file
     cat reviews.txt | python -m imdb_rnn.predict RUN_DIR --output predictions.csv
 
-Only the job dir is needed (model.keras, tokenizer.json, metrics.json), not the dataset, and nothing is
+Only the job dir is needed (model.keras, or model.npz for arch=tfidf_lr, tokenizer.json, metrics.json), not the dataset, and nothing is
 downloaded. Text goes through the very tokenizer and truncation training used (imdb_rnn.data.encode,
 imdb_rnn.inputs.truncate), so a review gets the probability the job itself would have given it.
 
 In Python: `load_run(run_dir).predict(["great film", "dull"])` -> array of P(positive).
 
-What is trusted: model.keras is loaded in Keras safe mode (see _load_model), tokenizer.json is read as
-plain JSON, and nothing is ever unpickled.
+What is trusted: model.keras is loaded in Keras safe mode (see _load_model), model.npz as plain arrays
+(allow_pickle=False), tokenizer.json as plain JSON; nothing is ever unpickled.
 """
 
 import os
@@ -34,10 +34,11 @@ PROG = "imdb_rnn.predict"
 DEFAULT_BATCH_SIZE = 64
 THRESHOLD = 0.5  # positive when P > 0.5, as Keras' accuracy metric counted it during training
 PREVIEW_CHARS = 60
+LINEAR_MODEL = "model.npz"  # what an arch=tfidf_lr job saves instead of model.keras
 
 
 class Predictor:
-    """A trained model plus the exact text -> token-id pipeline of its job."""
+    """A trained model (Keras, or the tfidf_lr baseline's) plus the exact text -> token-id pipeline of its job."""
 
     def __init__(self, model, tokenizer: dict, run_dir: Path | None = None):
         check_tokenizer(tokenizer, "tokenizer")
@@ -56,11 +57,14 @@ class Predictor:
 
     def predict_ids(self, seqs: list[np.ndarray], batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
         """P(positive) for encoded reviews, cut to the job's max_len the way training cut them."""
-        from imdb_rnn import inputs
+        from imdb_rnn import inputs, linear
 
         if len(seqs) == 0:
             return np.zeros(0, dtype=np.float32)
-        return inputs.predict_in_order(self.model, inputs.truncate(list(seqs), self.max_len, self.keep), batch_size)
+        seqs = inputs.truncate(list(seqs), self.max_len, self.keep)
+        if hasattr(self.model, "predict_proba"):  # the tfidf_lr baseline (a scikit-learn pipeline)
+            return linear.predict(self.model, seqs)
+        return inputs.predict_in_order(self.model, seqs, batch_size)
 
     def predict(self, texts, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
         """P(positive) for each raw review text, in the order given."""
@@ -88,7 +92,12 @@ def _text_list(texts) -> list[str]:
 def load_run(run_dir) -> Predictor:
     """The Predictor of a finished job dir; UserError (with the fix) when the dir cannot be used."""
     run_dir = Path(run_dir)
-    tokenizer = check_run(run_dir)
+    return _predictor(run_dir, check_run(run_dir))
+
+
+def _predictor(run_dir: Path, tokenizer: dict) -> Predictor:
+    if (run_dir / LINEAR_MODEL).is_file():
+        return Predictor(_load_linear(run_dir / LINEAR_MODEL), tokenizer, run_dir)
     return Predictor(_load_model(run_dir / "model.keras"), tokenizer, run_dir)
 
 
@@ -112,7 +121,7 @@ def check_run(run_dir: Path) -> dict:
             "wait for it to finish, or rerun it if it failed or was stopped"
         )
     model_path = run_dir / "model.keras"
-    if not model_path.is_file():
+    if not (model_path.is_file() or (run_dir / LINEAR_MODEL).is_file()):
         raise UserError(f"{run_dir} has no model.keras: copy it along with tokenizer.json from the job dir, or rerun the job")
     return read_tokenizer(run_dir / "tokenizer.json")
 
@@ -150,6 +159,17 @@ def check_tokenizer(spec, where: str) -> None:
 
 def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _load_linear(path: Path):
+    from imdb_rnn import linear
+
+    try:
+        return linear.load(path)
+    except Exception as exc:  # a corrupt or foreign file
+        detail = " ".join(str(exc).split())[:200]
+        raise UserError(f"{path} could not be loaded as a tfidf_lr model ({type(exc).__name__}: {detail}): "
+                        "copy model.npz again from the job dir, or rerun the job") from None
 
 
 def _load_model(path: Path):
@@ -310,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
         tokenizer = check_run(Path(args.run_dir))  # a bad run dir is reported before any input is read
         reviews = gather_reviews(args.texts, args.file)
         run_dir = Path(args.run_dir)
-        predictor = Predictor(_load_model(run_dir / "model.keras"), tokenizer, run_dir)
+        predictor = _predictor(run_dir, tokenizer)
         seqs = predictor.encode([text for _, text in reviews])
         probability = predictor.predict_ids(seqs, args.batch_size)
     except UserError as exc:

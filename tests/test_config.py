@@ -21,7 +21,7 @@ def compose_cfg(*overrides):
 
 
 def test_public_group_options_exist():
-    assert GROUPS["arch"] == ["gru", "lstm", "rnn"]
+    assert GROUPS["arch"] == ["gru", "lstm", "rnn", "tfidf_lr"]
     assert set(CLASSIC_BUCKETS + ["all", "quantile"]) <= set(GROUPS["bucket"])
     assert set(GROUPS["tuner"]) == {"hyperband", "random", "bayesian", "none"}
     assert {"imdb", "sample"} <= set(GROUPS["data"])

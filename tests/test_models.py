@@ -28,6 +28,47 @@ def test_prediction_alone_equals_prediction_in_a_padded_batch(cell, variant):
     np.testing.assert_allclose(batched, alone, atol=1e-5)
 
 
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_xla_compiled_model_predicts_the_same_in_fixed_length_batches(cell):
+    keras.utils.set_random_seed(0)
+    plain = build_model(settings(cell), vocab_size=50)
+    compiled = build_model(settings(cell), vocab_size=50, jit_compile=True)
+    compiled.set_weights(plain.get_weights())
+    alone = np.array([plain.predict(r[None, :], verbose=0)[0, 0] for r in REVIEWS])
+    batched = inputs.predict_in_order(compiled, REVIEWS, batch_size=4, pad_to=[50, 1000])
+    np.testing.assert_allclose(batched, alone, atol=1e-5)
+
+
+def test_padded_lengths_are_few_and_keep_padding_under_the_limit():
+    rng = np.random.default_rng(0)
+    lengths = np.clip(rng.lognormal(5.5, 0.6, 5000), 10, 2494).astype(int)
+    for max_padding in (0.05, 0.1, 0.3):
+        pad_to = inputs.padded_lengths(lengths, max_padding, longest=2600)
+        padded = np.array(pad_to)[np.searchsorted(pad_to, lengths)]
+        assert pad_to[-1] == 2600 and len(pad_to) <= inputs.MAX_PADDED_LENGTHS
+        assert (padded >= lengths).all()
+        assert padded.sum() <= lengths.sum() * (1 + max_padding) or len(pad_to) == inputs.MAX_PADDED_LENGTHS
+    assert len(inputs.padded_lengths(lengths, 0.3)) < len(inputs.padded_lengths(lengths, 0.05))
+    assert inputs.padded_lengths(np.full(30, 7), 0.1) == [7]  # one length: no padding at all
+    # A narrow bucket needs only one or two shapes.
+    assert len(inputs.padded_lengths(rng.integers(130, 176, 4000), 0.1)) <= 2
+
+
+def test_training_batches_have_one_shape_per_padded_length_and_every_review_once():
+    rng = np.random.default_rng(0)
+    reviews = [rng.integers(1, 50, size=n).astype(np.int32) for n in rng.integers(5, 2000, size=500)]
+    labels = np.arange(500) % 2
+    pad_to = inputs.padded_lengths([len(r) for r in reviews], 0.1)
+    ds = inputs.train_batches(reviews, labels, batch_size=32, seed=1, pad_to=pad_to)
+    epochs = [[(x.numpy(), y.numpy()) for x, y in ds] for _ in range(2)]
+    for batches in epochs:
+        assert sorted(int(n) for x, _ in batches for n in (x != 0).sum(axis=1)) == sorted(len(r) for r in reviews)
+        assert {x.shape[1] for x, _ in batches} <= set(pad_to)
+        assert sum(x.shape[0] != 32 for x, _ in batches) == 1  # only the epoch's remainder
+    assert len({x.shape for batches in epochs for x, _ in batches}) <= len(pad_to) + 1
+    assert not np.array_equal(epochs[0][0][0], epochs[1][0][0])  # reshuffled every epoch
+
+
 def test_training_batches_hold_similar_lengths_and_every_review_once():
     rng = np.random.default_rng(0)
     reviews = [rng.integers(1, 50, size=n).astype(np.int32) for n in rng.integers(5, 2000, size=500)]
