@@ -8,6 +8,7 @@ Everything goes into `out_dir`; metrics.json says `running` until the very last 
 """
 
 import logging
+import math
 import platform
 import time
 import warnings
@@ -163,7 +164,7 @@ def search_and_retrain(cfg, out_dir: Path, vocab_size: int, pad_to: list[int], x
     keras.utils.set_random_seed(cfg.seed)
     model = build_model(settings, vocab_size, cfg.train.jit_compile)
     train_ds = inputs.train_batches(x_train, y_train, batch_size, cfg.seed, pad_to)
-    history = fit(model, train_ds, val_ds, cfg.train, out_dir, cfg.keras_verbose)
+    history = fit(model, train_ds, val_ds, cfg.train, float(settings["learning_rate"]), out_dir, cfg.keras_verbose)
     # The checkpoint holds the best epoch (EarlyStopping only restores it when it stops training early).
     model = keras.models.load_model(out_dir / "checkpoints" / "best.keras")
     return Trained(
@@ -256,9 +257,21 @@ def bucket_splits(corpus: data.Corpus, cfg) -> BucketSplits:
     return BucketSplits(bucket, train_all, train_all.subset(train_idx), train_all.subset(val_idx), test, vocab_size)
 
 
-def fit(model, train_ds, val_ds, train_cfg, out_dir: Path, verbose: int) -> pd.DataFrame:
-    """Train with early stopping, LR reduction and a best-model checkpoint; return the history table."""
+def lr_schedule(train_cfg, learning_rate: float) -> keras.callbacks.Callback | None:
+    """train.lr_schedule: plateau (ReduceLROnPlateau, the classic study's), cosine (decay to 0 over
+    train.epochs, per epoch), or constant."""
+    if train_cfg.lr_schedule == "plateau":
+        r = train_cfg.reduce_lr
+        return keras.callbacks.ReduceLROnPlateau(train_cfg.monitor, factor=r.factor, patience=r.patience, min_lr=r.min_lr)
+    if train_cfg.lr_schedule == "cosine":
+        return keras.callbacks.LearningRateScheduler(lambda epoch: learning_rate * 0.5 * (1 + math.cos(math.pi * epoch / train_cfg.epochs)))
+    return None
+
+
+def fit(model, train_ds, val_ds, train_cfg, learning_rate: float, out_dir: Path, verbose: int) -> pd.DataFrame:
+    """Train with early stopping, the LR schedule and a best-model checkpoint; return the history table."""
     epoch_log = EpochLog()
+    schedule = lr_schedule(train_cfg, learning_rate)
     model.fit(
         train_ds,
         validation_data=val_ds,
@@ -267,10 +280,7 @@ def fit(model, train_ds, val_ds, train_cfg, out_dir: Path, verbose: int) -> pd.D
         verbose=verbose,
         callbacks=[
             keras.callbacks.EarlyStopping(train_cfg.monitor, patience=train_cfg.patience, restore_best_weights=True),
-            keras.callbacks.ReduceLROnPlateau(
-                train_cfg.monitor, factor=train_cfg.reduce_lr.factor, patience=train_cfg.reduce_lr.patience,
-                min_lr=train_cfg.reduce_lr.min_lr,
-            ),
+            *([schedule] if schedule else []),
             keras.callbacks.ModelCheckpoint(out_dir / "checkpoints" / "best.keras", train_cfg.monitor, save_best_only=True),
             keras.callbacks.TensorBoard(str(out_dir / "tensorboard")),
             keras.callbacks.TerminateOnNaN(),
@@ -355,6 +365,7 @@ def check_config(cfg) -> None:
         (_positive_number(cfg.train.max_padding) or cfg.train.max_padding == 0,
          f"train.max_padding={cfg.train.max_padding!r}: use a number >= 0 (0.1: padding at most 10 % of the tokens)"),
         (cfg.train.monitor in ("val_loss", "val_accuracy"), f"train.monitor={cfg.train.monitor!r}: use val_loss or val_accuracy"),
+        (cfg.train.lr_schedule in ("plateau", "cosine", "constant"), f"train.lr_schedule={cfg.train.lr_schedule!r}: use plateau, cosine or constant"),
         (_fraction(cfg.data.val_fraction), f"data.val_fraction={cfg.data.val_fraction!r}: use a number in (0, 1)"),
         (_positive_int(cfg.data.vocab_size) and cfg.data.vocab_size > data.FIRST_WORD_ID,
          f"data.vocab_size={cfg.data.vocab_size!r}: use an integer above {data.FIRST_WORD_ID}"),

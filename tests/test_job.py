@@ -73,6 +73,16 @@ def test_same_config_gives_the_same_metrics(run_cli, tmp_path):
         assert runs[0][key] == runs[1][key], key
 
 
+def test_cosine_schedule_and_attention_head(run_cli, tmp_path):
+    result = run_cli(*TINY, "train.lr_schedule=cosine", "arch.head=attention", "arch.learning_rate=0.002", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    history = pd.read_csv(tmp_path / "history.csv")
+    # cosine over train.epochs=2, set at the start of each epoch: 0.002, then 0.002 * (1 + cos(pi / 2)) / 2
+    np.testing.assert_allclose(history["learning_rate"], [0.002, 0.001], rtol=1e-5)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["model"]["head"] == "attention" and metrics["status"] == "complete"
+
+
 def test_bucket_130_175_exactly_as_typed(run_cli, tmp_path):
     result = run_cli(*TINY, "arch=gru", "bucket=130_175", f"hydra.run.dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-2000:]
@@ -120,6 +130,7 @@ def test_unknown_choices_fail_before_any_work(run_cli, tmp_path, overrides, frag
         (["bucket.min_len=5000", "bucket.max_len=6000"], ["too few to train", "wider bucket"]),
         (["train.epochs=0"], ["train.epochs=0", "positive integer"]),
         (["data.val_fraction=1.5"], ["data.val_fraction"]),
+        (["train.lr_schedule=step"], ["train.lr_schedule='step'", "plateau, cosine or constant"]),
         (["data.path=/nonexistent/aclImdb_v1.tar.gz", "data.source=archive"], ["does not exist", "data.path"]),
     ],
 )

@@ -18,7 +18,8 @@ REVIEWS = [np.random.default_rng(i).integers(1, 50, size=n).astype(np.int32) for
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 @pytest.mark.parametrize(
-    "variant", [{}, {"bidirectional": True}, {"num_layers": 2}, {"head": "mean"}, {"head": "max", "bidirectional": True}]
+    "variant",
+    [{}, {"bidirectional": True}, {"num_layers": 2}, {"head": "mean"}, {"head": "max", "bidirectional": True}, {"head": "attention"}],
 )
 def test_prediction_alone_equals_prediction_in_a_padded_batch(cell, variant):
     keras.utils.set_random_seed(0)
@@ -87,3 +88,12 @@ def test_truncation_keeps_the_chosen_end():
     assert list(inputs.truncate([review], 4, "first")[0]) == [1, 2, 3, 4]
     assert list(inputs.truncate([review], 4, "last")[0]) == [7, 8, 9, 10]
     assert inputs.truncate([review], None, "last")[0] is review
+
+
+def test_attention_head_survives_save_and_load(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = build_model(settings("gru", head="attention", bidirectional=True), vocab_size=50)
+    model.save(tmp_path / "m.keras")
+    again = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)
+    x = REVIEWS[1][None, :]
+    np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
