@@ -1,9 +1,9 @@
 """Token-id sequences -> tf.data batches of reviews of similar length, padded to a few fixed lengths.
 
-Why fixed lengths: models are XLA-compiled (train.jit_compile), and XLA compiles once per batch shape.
-`padded_lengths` picks as few lengths as keep the padding under `max_padding` of the real tokens, so a
-job compiles a handful of shapes and spends little time on padding. Padding is masked in the model, so
-it never changes a review's prediction.
+Why fixed lengths: models are XLA-compiled (train.jit_compile), and XLA compiles once per batch shape,
+for every model a search builds. `padded_lengths` weighs padding against compilations: one length for a
+narrow bucket, several for a wide one. Padding is masked in the model, so it never changes a review's
+prediction.
 """
 
 import numpy as np
@@ -20,34 +20,34 @@ def truncate(seqs: list[np.ndarray], max_len: int | None, keep: str) -> list[np.
     return [s[:max_len] if keep == "first" else s[-max_len:] for s in seqs]
 
 
-def padded_lengths(lengths, max_padding: float, longest: int | None = None) -> list[int]:
-    """The fewest lengths to pad batches to (each a review length, the last one `longest`) whose padding
-    stays under max_padding * the real tokens, up to MAX_PADDED_LENGTHS of them.
-
-    Exact for groups of reviews: dynamic programming over the distinct lengths, minimizing the padded
-    tokens for k = 1, 2, ... lengths until the padding is small enough.
+def padded_lengths(lengths, shape_cost: float, longest: int | None = None) -> list[int]:
+    """The lengths to pad batches to: each a review length, the last one `longest`, at most
+    MAX_PADDED_LENGTHS of them. Each length is one more batch shape for XLA to compile, worth it only
+    if it saves at least `shape_cost` padded tokens per epoch; so the count k minimizes
+    padded tokens(k) + k * shape_cost, where padded tokens(k) is the fewest any k lengths give
+    (exact: dynamic programming over the distinct lengths).
     """
     lengths = np.asarray(lengths)
     longest = int(max(longest or 0, lengths.max()))
     values, counts = np.unique(np.append(lengths, longest), return_counts=True)
     counts[-1] -= 1  # `longest` is a boundary, not a review
-    below = np.concatenate([[0], np.cumsum(counts)])  # reviews shorter than values[i]: below[i]
-    real = float(lengths.sum())
+    up_to = np.cumsum(counts)  # reviews no longer than values[j]
     # best[j]: fewest padded tokens for the reviews up to values[j] with k lengths, the top one values[j]
-    best = counts.cumsum() * values.astype(float)
+    best = up_to * values.astype(float)
     cut = [np.full(len(values), -1)]  # cut[k][j]: where the group ending at values[j] starts (-1: at the shortest)
-    for k in range(2, MAX_PADDED_LENGTHS + 1):
-        if best[-1] <= real * (1 + max_padding):
-            break
-        # group i+1..j padded to values[j], after the best (k-1)-split ending at values[i]
-        cost = best[:, None] + (below[1:][None, :] - below[1:][:, None]) * values[None, :].astype(float)
+    totals = [best[-1]]  # fewest padded tokens with 1, 2, ... lengths
+    for _ in range(2, MAX_PADDED_LENGTHS + 1):
+        # group i+1..j padded to values[j], after the best split ending at values[i]
+        cost = best[:, None] + (up_to[None, :] - up_to[:, None]) * values[None, :].astype(float)
         cost[np.tril_indices(len(values))] = np.inf
         prev = np.argmin(cost, axis=0)
         split = cost[prev, np.arange(len(values))]
         cut.append(np.where(split < best, prev, KEEP))
         best = np.minimum(best, split)
+        totals.append(best[-1])
+    k = int(np.argmin(np.array(totals) + shape_cost * np.arange(1, len(totals) + 1))) + 1
     picked, j = [], len(values) - 1
-    for level in reversed(cut):  # walk back from the longest length, one padded length per cut
+    for level in reversed(cut[:k]):  # walk back from the longest length, one padded length per cut
         if j < 0:
             break
         if level[j] != KEEP:

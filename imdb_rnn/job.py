@@ -56,7 +56,8 @@ def run_job(cfg, out_dir: Path) -> dict:
         inputs.truncate(split.sequences(vocab_size), cfg.data.max_len, cfg.data.keep) for split in (train, val, test)
     )
     # The few lengths every batch is padded to (each a batch shape XLA compiles once per model).
-    pad_to = inputs.padded_lengths(list(map(len, x_train)), cfg.train.max_padding, longest=max(map(len, x_train + x_val + x_test)))
+    shape_cost = cfg.train.shape_cost if cfg.train.jit_compile else 0
+    pad_to = inputs.padded_lengths(list(map(len, x_train)), shape_cost, longest=max(map(len, x_train + x_val + x_test)))
     data_s = time.perf_counter() - t0
     log.info(
         "bucket %s [%s, %s] of %s: %d train / %d val / %d test reviews, vocabulary %d (%.1f s)",
@@ -362,8 +363,8 @@ def check_config(cfg) -> None:
         (_positive_int(cfg.train.epochs), f"train.epochs={cfg.train.epochs!r}: use a positive integer"),
         (_positive_int(cfg.train.batch_size), f"train.batch_size={cfg.train.batch_size!r}: use a positive integer"),
         (isinstance(cfg.train.jit_compile, bool), f"train.jit_compile={cfg.train.jit_compile!r}: use true or false"),
-        (_positive_number(cfg.train.max_padding) or cfg.train.max_padding == 0,
-         f"train.max_padding={cfg.train.max_padding!r}: use a number >= 0 (0.1: padding at most 10 % of the tokens)"),
+        (_positive_number(cfg.train.shape_cost) or cfg.train.shape_cost == 0,
+         f"train.shape_cost={cfg.train.shape_cost!r}: use a number of tokens >= 0"),
         (cfg.train.monitor in ("val_loss", "val_accuracy"), f"train.monitor={cfg.train.monitor!r}: use val_loss or val_accuracy"),
         (cfg.train.lr_schedule in ("plateau", "cosine", "constant"), f"train.lr_schedule={cfg.train.lr_schedule!r}: use plateau, cosine or constant"),
         (_fraction(cfg.data.val_fraction), f"data.val_fraction={cfg.data.val_fraction!r}: use a number in (0, 1)"),

@@ -40,26 +40,37 @@ def test_xla_compiled_model_predicts_the_same_in_fixed_length_batches(cell):
     np.testing.assert_allclose(batched, alone, atol=1e-5)
 
 
-def test_padded_lengths_are_few_and_keep_padding_under_the_limit():
+def padded_tokens(pad_to, lengths):
+    return int(np.array(pad_to)[np.searchsorted(pad_to, lengths)].sum())
+
+
+def test_padded_lengths_weigh_padding_against_compilations():
     rng = np.random.default_rng(0)
     lengths = np.clip(rng.lognormal(5.5, 0.6, 5000), 10, 2494).astype(int)
-    for max_padding in (0.05, 0.1, 0.3):
-        pad_to = inputs.padded_lengths(lengths, max_padding, longest=2600)
-        padded = np.array(pad_to)[np.searchsorted(pad_to, lengths)]
-        assert pad_to[-1] == 2600 and len(pad_to) <= inputs.MAX_PADDED_LENGTHS
-        assert (padded >= lengths).all()
-        assert padded.sum() <= lengths.sum() * (1 + max_padding) or len(pad_to) == inputs.MAX_PADDED_LENGTHS
-    assert len(inputs.padded_lengths(lengths, 0.3)) < len(inputs.padded_lengths(lengths, 0.05))
-    assert inputs.padded_lengths(np.full(30, 7), 0.1) == [7]  # one length: no padding at all
-    # A narrow bucket needs only one or two shapes.
-    assert len(inputs.padded_lengths(rng.integers(130, 176, 4000), 0.1)) <= 2
+    chosen = {cost: inputs.padded_lengths(lengths, cost, longest=2600) for cost in (0, 1e4, 1e5, 1e6, 1e9)}
+    for cost, pad_to in chosen.items():
+        assert pad_to[-1] == 2600 and len(pad_to) <= inputs.MAX_PADDED_LENGTHS and pad_to == sorted(set(pad_to))
+        assert set(pad_to) <= set(lengths) | {2600}
+    counts = [len(chosen[c]) for c in sorted(chosen)]
+    assert counts == sorted(counts, reverse=True) and counts[0] == inputs.MAX_PADDED_LENGTHS and counts[-1] == 1
+    # Exact: no set of one or two lengths does better on padded tokens + shape_cost * shapes.
+    small = rng.integers(20, 200, 300)
+    for cost in (0, 300, 1000, 3000, 30000):
+        pad_to = inputs.padded_lengths(small, cost, longest=200)
+        objective = padded_tokens(pad_to, small) + cost * len(pad_to)
+        candidates = [[200]] + [[a, 200] for a in sorted(set(small.tolist())) if a < 200]
+        assert objective <= min(padded_tokens(c, small) + cost * len(c) for c in candidates)
+    assert inputs.padded_lengths(np.full(30, 7), 0) == [7]  # one length: no padding at all
+    # A narrow bucket gets one shape at the default cost, a wide one several.
+    assert len(inputs.padded_lengths(rng.integers(130, 176, 4800), 1e5)) == 1
+    assert len(inputs.padded_lengths(np.clip(rng.lognormal(6.7, 0.4, 1000), 598, 2494).astype(int), 1e5, 2494)) >= 3
 
 
 def test_training_batches_have_one_shape_per_padded_length_and_every_review_once():
     rng = np.random.default_rng(0)
     reviews = [rng.integers(1, 50, size=n).astype(np.int32) for n in rng.integers(5, 2000, size=500)]
     labels = np.arange(500) % 2
-    pad_to = inputs.padded_lengths([len(r) for r in reviews], 0.1)
+    pad_to = inputs.padded_lengths([len(r) for r in reviews], 0)
     ds = inputs.train_batches(reviews, labels, batch_size=32, seed=1, pad_to=pad_to)
     epochs = [[(x.numpy(), y.numpy()) for x, y in ds] for _ in range(2)]
     for batches in epochs:
