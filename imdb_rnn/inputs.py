@@ -80,14 +80,17 @@ def _dataset(batches) -> tf.data.Dataset:
 
 def train_batches(seqs, labels, batch_size: int, seed: int, pad_to: list[int] | None = None) -> tf.data.Dataset:
     """Reshuffled every epoch (seeded): reviews sorted into their padded-length group in random order,
-    cut into batches, batches in random order. Every batch is full except one (the epoch's remainder),
-    so there is one batch shape per padded length, plus one."""
+    cut into batches, batches in random order. Every batch is full, so there is one batch shape per
+    padded length: when the reviews do not fill the last batch, a few random others fill it up (they
+    are seen twice that epoch, as PyTorch's DistributedSampler does)."""
     reviews, labels = Sequences(seqs), np.asarray(labels, np.float32)
     group = np.searchsorted(pad_to, reviews.lengths) if pad_to else reviews.lengths
     rng = np.random.default_rng(seed)
+    n, short = len(labels), -len(labels) % batch_size
 
     def epoch():
-        order = rng.permutation(len(labels))
+        order = rng.permutation(n)
+        order = np.concatenate([order, rng.choice(n, short, replace=short > n)])
         order = order[np.argsort(group[order], kind="stable")]
         chunks = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
         for k in rng.permutation(len(chunks)):

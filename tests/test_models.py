@@ -66,7 +66,7 @@ def test_padded_lengths_weigh_padding_against_compilations():
     assert len(inputs.padded_lengths(np.clip(rng.lognormal(6.7, 0.4, 1000), 598, 2494).astype(int), 1e5, 2494)) >= 3
 
 
-def test_training_batches_have_one_shape_per_padded_length_and_every_review_once():
+def test_training_batches_have_one_shape_per_padded_length_and_every_review():
     rng = np.random.default_rng(0)
     reviews = [rng.integers(1, 50, size=n).astype(np.int32) for n in rng.integers(5, 2000, size=500)]
     labels = np.arange(500) % 2
@@ -74,24 +74,19 @@ def test_training_batches_have_one_shape_per_padded_length_and_every_review_once
     ds = inputs.train_batches(reviews, labels, batch_size=32, seed=1, pad_to=pad_to)
     epochs = [[(x.numpy(), y.numpy()) for x, y in ds] for _ in range(2)]
     for batches in epochs:
-        assert sorted(int(n) for x, _ in batches for n in (x != 0).sum(axis=1)) == sorted(len(r) for r in reviews)
-        assert {x.shape[1] for x, _ in batches} <= set(pad_to)
-        assert sum(x.shape[0] != 32 for x, _ in batches) == 1  # only the epoch's remainder
-    assert len({x.shape for batches in epochs for x, _ in batches}) <= len(pad_to) + 1
+        seen = [tuple(row[row != 0]) for x, _ in batches for row in x]
+        assert set(seen) == {tuple(r) for r in reviews}  # every review, 500 -> 512: 12 of them twice
+        assert len(seen) == 512 and len(set(seen)) == 500
+        assert {x.shape for x, _ in batches} <= {(32, n) for n in pad_to}  # full batches: one shape per length
+    assert len({x.shape for batches in epochs for x, _ in batches}) <= len(pad_to)
     assert not np.array_equal(epochs[0][0][0], epochs[1][0][0])  # reshuffled every epoch
 
 
-def test_training_batches_hold_similar_lengths_and_every_review_once():
+def test_training_batches_without_fixed_lengths_hold_similar_lengths():
     rng = np.random.default_rng(0)
     reviews = [rng.integers(1, 50, size=n).astype(np.int32) for n in rng.integers(5, 2000, size=500)]
-    labels = np.arange(500) % 2
-    seen, waste = [], []
-    for x, y in inputs.train_batches(reviews, labels, batch_size=32, seed=1):
-        lengths = (x.numpy() != 0).sum(axis=1)
-        waste.append(1 - lengths.sum() / x.numpy().size)
-        seen += sorted(lengths.tolist())
-    assert sorted(seen) == sorted(len(r) for r in reviews)
-    assert np.mean(waste) < 0.25  # padding to the batch's own longest review, grouped by length
+    waste = [1 - (x.numpy() != 0).sum() / x.numpy().size for x, _ in inputs.train_batches(reviews, np.arange(500) % 2, 32, seed=1)]
+    assert np.mean(waste) < 0.15  # each batch padded to its own longest review, grouped by length (random batches: ~0.5)
 
 
 def test_truncation_keeps_the_chosen_end():
