@@ -56,26 +56,25 @@ def padded_lengths(lengths, shape_cost: float, longest: int | None = None) -> li
     return sorted(picked)
 
 
-class Sequences:
-    """Reviews stored as one flat array, padded into batches on demand (with 0, the masked id)."""
+def _batcher(seqs, labels, pad_to: list[int] | None):
+    """chunk of review indices -> (token ids padded with 0, the masked id, labels), in TensorFlow ops only
+    (no Python inside tf.data). Width: the smallest of `pad_to` that fits the chunk (else its longest)."""
+    lengths = np.array([len(s) for s in seqs], dtype=np.int64)
+    values = np.concatenate(seqs).astype(np.int32) if len(seqs) else np.zeros(0, np.int32)
+    reviews = tf.RaggedTensor.from_row_lengths(values, lengths)
+    labels = tf.constant(np.asarray(labels, np.float32))
+    widths = tf.constant(pad_to or [0], tf.int64)
 
-    def __init__(self, seqs: list[np.ndarray]):
-        self.lengths = np.array([len(s) for s in seqs], dtype=np.int64)
-        self.offsets = np.concatenate([[0], np.cumsum(self.lengths)])
-        self.values = np.concatenate(seqs).astype(np.int32) if seqs else np.zeros(0, np.int32)
+    def batch(chunk):
+        x = tf.gather(reviews, chunk).to_tensor()
+        longest = tf.shape(x, out_type=tf.int64)[1]
+        if pad_to:
+            i = tf.searchsorted(widths, longest[None])[0]
+            width = tf.where(i < len(pad_to), tf.gather(widths, tf.minimum(i, len(pad_to) - 1)), longest)
+            x = tf.pad(x, [[0, 0], [0, width - longest]])
+        return x, tf.gather(labels, chunk)
 
-    def batch(self, idx: np.ndarray, pad_to: list[int] | None) -> np.ndarray:
-        longest = int(self.lengths[idx].max())
-        width = longest if pad_to is None or longest > pad_to[-1] else pad_to[np.searchsorted(pad_to, longest)]
-        out = np.zeros((len(idx), width), dtype=np.int32)
-        for row, i in enumerate(idx):
-            out[row, : self.lengths[i]] = self.values[self.offsets[i] : self.offsets[i + 1]]
-        return out
-
-
-def _dataset(batches) -> tf.data.Dataset:
-    signature = (tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None], tf.float32))
-    return tf.data.Dataset.from_generator(batches, output_signature=signature).prefetch(tf.data.AUTOTUNE)
+    return lengths, batch
 
 
 def train_batches(seqs, labels, batch_size: int, seed: int, pad_to: list[int] | None = None) -> tf.data.Dataset:
@@ -83,31 +82,27 @@ def train_batches(seqs, labels, batch_size: int, seed: int, pad_to: list[int] | 
     cut into batches, batches in random order. Every batch is full, so there is one batch shape per
     padded length: when the reviews do not fill the last batch, a few random others fill it up (they
     are seen twice that epoch, as PyTorch's DistributedSampler does)."""
-    reviews, labels = Sequences(seqs), np.asarray(labels, np.float32)
-    group = np.searchsorted(pad_to, reviews.lengths) if pad_to else reviews.lengths
-    rng = np.random.default_rng(seed)
-    n, short = len(labels), -len(labels) % batch_size
+    lengths, batch = _batcher(seqs, labels, pad_to)
+    group = tf.constant(np.searchsorted(pad_to, lengths) if pad_to else lengths)
+    n, short = len(lengths), -len(lengths) % batch_size
 
-    def epoch():
-        order = rng.permutation(n)
-        order = np.concatenate([order, rng.choice(n, short, replace=short > n)])
-        order = order[np.argsort(group[order], kind="stable")]
-        chunks = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-        for k in rng.permutation(len(chunks)):
-            yield reviews.batch(chunks[k], pad_to), labels[chunks[k]]
+    def chunks(permutation):  # this epoch's reviews, grouped by length, cut into full batches
+        order = tf.concat([permutation, tf.tile(permutation, [short // n + 1])[:short]], 0)
+        order = tf.gather(order, tf.argsort(tf.gather(group, order), stable=True))
+        return tf.reshape(order, [-1, batch_size])
 
-    return _dataset(epoch)
+    epoch = tf.data.Dataset.range(n).shuffle(n, seed=seed, reshuffle_each_iteration=True).batch(n)
+    ds = epoch.map(chunks).unbatch().shuffle((n + short) // batch_size, seed=seed + 1, reshuffle_each_iteration=True)
+    return ds.map(batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
 
 
 def eval_batches(seqs, labels, batch_size: int, pad_to: list[int] | None = None) -> tuple[tf.data.Dataset, np.ndarray]:
     """Batches in length order, padded to `pad_to` lengths (or each to its longest review), and that
     order, so predictions can be put back in input order."""
-    reviews, labels = Sequences(seqs), np.asarray(labels, np.float32)
-    order = np.argsort(reviews.lengths, kind="stable")
-    batches = [
-        (reviews.batch(idx, pad_to), labels[idx]) for idx in (order[i : i + batch_size] for i in range(0, len(order), batch_size))
-    ]
-    return _dataset(lambda: iter(batches)), order
+    lengths, batch = _batcher(seqs, labels, pad_to)
+    order = np.argsort(lengths, kind="stable")
+    ds = tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+    return ds.map(batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE), order
 
 
 def predict_in_order(model, seqs, batch_size: int, pad_to: list[int] | None = None) -> np.ndarray:
