@@ -125,6 +125,14 @@ def job_times(done: pd.DataFrame) -> go.Figure:
     return fig
 
 
+def _epochs(value) -> str:
+    """Epochs run, blank for a job that trains no epochs (the tfidf_lr baseline)."""
+    try:
+        return str(int(float(value)))
+    except (TypeError, ValueError):
+        return ""
+
+
 def hyperparameter_table(done: pd.DataFrame) -> go.Figure:
     """The best hyperparameters of every cell (what its tuner picked), with its scores."""
     def settings(text):
@@ -133,7 +141,7 @@ def hyperparameter_table(done: pd.DataFrame) -> go.Figure:
 
     columns = {
         "architecture": done["cell"], "bucket": done["bucket"], "tuner": done["tuner"],
-        "best hyperparameters": done["best_hyperparameters"].map(settings), "epochs": done["epochs_run"].astype(str),
+        "best hyperparameters": done["best_hyperparameters"].map(settings), "epochs": done["epochs_run"].map(_epochs),
         "val acc %": (done["val_accuracy"] * 100).round(2), "test acc %": (done["test_accuracy"] * 100).round(2),
     }
     fig = go.Figure(go.Table(
