@@ -142,8 +142,7 @@ def main() -> None:
 
     results = []
     keras.utils.set_random_seed(args.seed)
-    shape_cost = cfg.train.shape_cost if cfg.train.jit_compile else 0
-    pad_to = inputs.padded_lengths(train.lengths, shape_cost, longest=int(test.lengths.max()))
+    pad_to = job.batch_lengths(cfg.train, train.lengths, longest=int(test.lengths.max()))
     print(f"ours: batches padded to {pad_to}, XLA {'on' if cfg.train.jit_compile else 'off'}")
     ours_eval, _ = inputs.eval_batches(x_test, test.labels, args.batch_size, pad_to)
     results.append(run(

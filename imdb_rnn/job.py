@@ -55,9 +55,7 @@ def run_job(cfg, out_dir: Path) -> dict:
     x_train, x_val, x_test = (
         inputs.truncate(split.sequences(vocab_size), cfg.data.max_len, cfg.data.keep) for split in (train, val, test)
     )
-    # The few lengths every batch is padded to (each a batch shape XLA compiles once per model).
-    shape_cost = cfg.train.shape_cost if cfg.train.jit_compile else 0
-    pad_to = inputs.padded_lengths(list(map(len, x_train)), shape_cost, longest=max(map(len, x_train + x_val + x_test)))
+    pad_to = None if baseline else batch_lengths(cfg.train, list(map(len, x_train)), max(map(len, x_train + x_val + x_test)))
     data_s = time.perf_counter() - t0
     log.info(
         "bucket %s [%s, %s] of %s: %d train / %d val / %d test reviews, vocabulary %d (%.1f s)",
@@ -112,7 +110,7 @@ def run_job(cfg, out_dir: Path) -> dict:
         "vocab_size": vocab_size,
         "max_len": cfg.data.max_len,
         "keep": cfg.data.keep,
-        "padded_lengths": None if baseline else pad_to,
+        "padded_lengths": pad_to,
         "jit_compile": None if baseline else cfg.train.jit_compile,
         "data_source": corpus.source,
         **closing_record(started, data=data_s, tuning=trained.tuning_s, training=trained.training_s, evaluation=evaluation_s),
@@ -135,6 +133,12 @@ class Trained:
     tuning_s: float = 0.0
     training_s: float = 0.0
     worker: bool = False  # a distributed-search worker: it ran trials, the chief retrains
+
+
+def batch_lengths(train_cfg, train_lengths, longest: int) -> list[int]:
+    """The few lengths every batch is padded to: each is a batch shape XLA compiles once per model, so
+    with XLA a length must earn its compilation (train.shape_cost); without it, as many as help."""
+    return inputs.padded_lengths(train_lengths, train_cfg.shape_cost if train_cfg.jit_compile else 0, longest=longest)
 
 
 def search_and_retrain(cfg, out_dir: Path, vocab_size: int, pad_to: list[int], x_train, y_train, x_val, y_val) -> Trained:

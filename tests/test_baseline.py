@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import TINY
 from omegaconf import OmegaConf
 
 from imdb_rnn import data, linear, plots
@@ -42,6 +41,13 @@ def test_tfidf_lr_job_writes_the_usual_results_and_a_pickle_free_model(run_cli, 
     again = predictor.predict_ids([ids[i] for i in predictions["review_id"]])
     np.testing.assert_allclose(again, predictions["probability"], atol=1e-6)
 
+    # A damaged model.npz: one line naming the fix, exit 1.
+    (tmp_path / "model.npz").write_bytes(b"not an npz")
+    result = run_cli(tmp_path, "a fine film", module="imdb_rnn.predict")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("imdb_rnn.predict: error: ")
+    assert "could not be loaded as a tfidf_lr model" in result.stderr and "copy model.npz again" in result.stderr
+
 
 def test_train_scope_all_learns_from_every_length_and_tests_on_the_bucket(run_cli, tmp_path):
     result = run_cli("experiment=quick", "arch=tfidf_lr", "bucket=130_175", "data.train_scope=all", f"hydra.run.dir={tmp_path}")
@@ -53,9 +59,13 @@ def test_train_scope_all_learns_from_every_length_and_tests_on_the_bucket(run_cl
     assert lengths.between(130, 175).all() and len(lengths) == metrics["n_test"]
 
 
-def test_bad_train_scope_fails_in_one_line(run_cli, tmp_path):
-    result = run_cli(*TINY, "data.train_scope=everything", f"hydra.run.dir={tmp_path}")
-    assert result.returncode != 0 and "data.train_scope='everything': use bucket or all" in result.stderr
+def test_impossible_baseline_setting_fails_in_one_line(run_cli, tmp_path):
+    result = run_cli("experiment=quick", "arch=tfidf_lr", "arch.C=0", f"hydra.run.dir={tmp_path}")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("imdb_rnn: error: ") and "arch.C=0" in last and "positive number" in last
+    assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "failed"
+    assert not (tmp_path / "model.npz").exists() and not (tmp_path / "predictions.csv").exists()
 
 
 def test_the_report_draws_the_baseline_as_the_line_to_beat():

@@ -131,6 +131,9 @@ def test_unknown_choices_fail_before_any_work(run_cli, tmp_path, overrides, frag
         (["train.epochs=0"], ["train.epochs=0", "positive integer"]),
         (["data.val_fraction=1.5"], ["data.val_fraction"]),
         (["train.lr_schedule=step"], ["train.lr_schedule='step'", "plateau, cosine or constant"]),
+        (["train.jit_compile=maybe"], ["train.jit_compile='maybe'", "true or false"]),
+        (["train.shape_cost=-1"], ["train.shape_cost=-1", ">= 0"]),
+        (["data.train_scope=everything"], ["data.train_scope='everything'", "use bucket or all"]),
         (["data.path=/nonexistent/aclImdb_v1.tar.gz", "data.source=archive"], ["does not exist", "data.path"]),
     ],
 )
@@ -140,6 +143,7 @@ def test_impossible_settings_fail_with_one_line_and_a_failed_status(run_cli, tmp
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["status"] == "failed" and fragments[0] in metrics["error"]
     assert not (tmp_path / "model.keras").exists() and not (tmp_path / "predictions.csv").exists()
+    assert not (tmp_path / "model.npz").exists()
 
 
 def test_corrupt_archive(run_cli, tmp_path):
