@@ -56,7 +56,7 @@ class AttentionPooling1D(layers.Layer):
 
 def build_model(settings: dict, vocab_size: int, jit_compile: bool = False) -> keras.Model:
     """A compiled model. `settings` holds the arch config's keys (conf/arch), possibly tuned.
-    jit_compile: XLA-compile its train/predict steps (2-3x faster on CPU; one compilation per batch shape)."""
+    jit_compile: XLA-compile its train/predict steps (faster on CPU; one compilation per batch shape)."""
     num_layers, head = int(settings["num_layers"]), settings["head"]
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
     x = layers.Embedding(vocab_size, int(settings["embedding_dim"]), mask_zero=True)(token_ids)
