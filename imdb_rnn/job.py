@@ -76,8 +76,11 @@ def run_job(cfg, out_dir: Path) -> dict:
     for name, x, split in (("train", x_train, train), ("val", x_val, val), ("test", x_test, test)):
         probability[name] = trained.predict(x)
         scores[f"{name}_loss"], scores[f"{name}_accuracy"] = loss_and_accuracy(probability[name], split.labels)
+    by_length = accuracy_by_length(cfg.test_by_length, test.lengths, probability["test"], test.labels)
     evaluation_s = time.perf_counter() - t0
     log.info("test accuracy %.4f (val %.4f, train %.4f)", scores["test_accuracy"], scores["val_accuracy"], scores["train_accuracy"])
+    if len(by_length) > 1:
+        log.info("test accuracy by length: %s", ", ".join(f"{name} {r['accuracy']:.4f}" for name, r in by_length.items()))
 
     # --- artifacts; metrics.json last -------------------------------------------------------------
     trained.save(out_dir)
@@ -101,6 +104,7 @@ def run_job(cfg, out_dir: Path) -> dict:
         "n_val": len(val),
         "n_test": len(test),
         **scores,
+        "test_by_length": by_length,
         "best_hyperparameters": trained.tuned,
         "model": trained.settings,
         "tuner_role": None if baseline else cfg.tuner.get("distributed", {}).get("role"),  # chief of a distributed search, else null
@@ -305,6 +309,17 @@ def loss_and_accuracy(probability: np.ndarray, labels: np.ndarray) -> tuple[floa
     return float(keras.ops.convert_to_numpy(loss)), float(np.mean((probability > 0.5) == labels))
 
 
+def accuracy_by_length(ranges, lengths: np.ndarray, probability: np.ndarray, labels: np.ndarray) -> dict:
+    """{"0_129": {"reviews": n, "accuracy": a}, ...}: test accuracy on each length range that holds test reviews."""
+    by_length = {}
+    for low, high in ranges:
+        keep = buckets.Bucket("", low, high).contains(lengths)
+        if keep.any():
+            _, accuracy = loss_and_accuracy(probability[keep], labels[keep])
+            by_length[buckets.bucket_name(low, high)] = {"reviews": int(keep.sum()), "accuracy": accuracy}
+    return by_length
+
+
 def best_epoch(history: pd.DataFrame, monitor: str) -> int:
     """The epoch the checkpoint kept: lowest loss or highest accuracy (first one on ties)."""
     column = history[monitor]
@@ -383,6 +398,9 @@ def check_config(cfg) -> None:
             raise UserError(message)
     if cfg.tuner.kind != "none":
         tuning.distributed_env(cfg.tuner)  # a bad tuner.distributed setting fails here, before any work
+    ranges = cfg.test_by_length
+    if not (OmegaConf.is_list(ranges) and all(OmegaConf.is_list(r) and len(r) == 2 and all(_is_count(v) for v in r) and r[0] <= r[1] for r in ranges)):
+        raise UserError(f"test_by_length={ranges!r}: use a list of [min_len, max_len] token ranges, e.g. [[0, 129], [130, 175]], or []")
     for key in ("min_len", "max_len"):
         value = cfg.bucket[key]
         if value is not None and not (isinstance(value, int) and value >= 0):
@@ -391,6 +409,10 @@ def check_config(cfg) -> None:
 
 def _positive_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _is_count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _positive_number(value) -> bool:

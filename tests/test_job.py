@@ -42,6 +42,14 @@ def test_quick_job_writes_every_artifact(quick_job):
     # the recorded test accuracy is the one these predictions give
     accuracy = ((predictions["probability"] > 0.5) == predictions["label"]).mean()
     assert accuracy == pytest.approx(metrics["test_accuracy"], abs=1e-6)
+    # bucket=all is also scored on each classic length range that holds sample test reviews
+    by_length = metrics["test_by_length"]
+    assert len(by_length) > 1 and sum(r["reviews"] for r in by_length.values()) <= metrics["n_test"]
+    for name, result in by_length.items():
+        low, high = map(int, name.split("_"))
+        in_range = predictions[predictions["length"].between(low, high)]
+        assert result["reviews"] == len(in_range)
+        assert result["accuracy"] == pytest.approx(((in_range["probability"] > 0.5) == in_range["label"]).mean(), abs=1e-6)
 
     trials = pd.read_csv(quick_job / "tuner_trials.csv")
     assert len(trials) == 2 and {"trial_id", "score", "units", "embedding_dim", "dropout"} <= set(trials.columns)
@@ -134,6 +142,7 @@ def test_unknown_choices_fail_before_any_work(run_cli, tmp_path, overrides, frag
         (["train.jit_compile=maybe"], ["train.jit_compile='maybe'", "true or false"]),
         (["train.shape_cost=-1"], ["train.shape_cost=-1", ">= 0"]),
         (["data.train_scope=everything"], ["data.train_scope='everything'", "use bucket or all"]),
+        (["test_by_length=[[0,129],[175,130]]"], ["test_by_length=", "[min_len, max_len]"]),
         (["data.path=/nonexistent/aclImdb_v1.tar.gz", "data.source=archive"], ["does not exist", "data.path"]),
     ],
 )
