@@ -16,7 +16,9 @@ common parent):
                 sides and their difference.
 
 and prints the architecture x bucket table of test accuracy (best per bucket marked *) and what did
-not complete. Jobs whose settings differ in more than arch and bucket (a sweep over seeds, or two
+not complete. A job scored on several length ranges (a bucket=all job: metrics.json test_by_length) also
+gets a row of its own per range in that table and the heatmap, "lstm (bucket all)", so a generalist reads
+against the per-bucket jobs. Jobs whose settings differ in more than arch and bucket (a sweep over seeds, or two
 sweeps with different overrides) are told apart by those overrides ("lstm seed=1").
 """
 
@@ -44,7 +46,8 @@ COUNTS = ["n_train", "n_val", "n_test", "epochs_run"]
 TIMES = ["data_wall_s", "tuning_wall_s", "training_wall_s", "evaluation_wall_s", "total_wall_s"]
 RESULT_COLUMNS = [
     "architecture", "min_len", "max_len", *SCORES, "best_hyperparameters",
-    "bucket", "variant", "scheme", "train_scope", *COUNTS[:3], "tuner", "epochs_run", *TIMES, "status", "error", "job_dir",
+    "bucket", "variant", "scheme", "train_scope", *COUNTS[:3], "tuner", "epochs_run", *TIMES, "test_by_length",
+    "status", "error", "job_dir",
 ]
 SUMMARY_COLUMNS = ["job", "arch", "bucket", "status", "test_accuracy", "error"]
 NOT_A_JOB = "no metrics.json or .hydra/ inside: not a job dir"
@@ -143,8 +146,9 @@ def read_job(job_dir: Path) -> dict:
     row["train_scope"] = metrics.get("train_scope", "bucket" if metrics else None)
     if row["status"] == "complete":
         row["best_hyperparameters"] = json.dumps(metrics.get("best_hyperparameters") or {}, sort_keys=True)
+        row["test_by_length"] = json.dumps(metrics.get("test_by_length") or {})
     else:
-        row["best_hyperparameters"] = ""
+        row["best_hyperparameters"] = row["test_by_length"] = ""
     return row
 
 
@@ -201,7 +205,7 @@ def results_table(jobs: list[Path], unrelated: list[Path] = ()) -> pd.DataFrame:
         table[col] = pd.to_numeric(table[col], errors="coerce").astype("Int64")
     for col in SCORES + TIMES:
         table[col] = pd.to_numeric(table[col], errors="coerce")
-    for col in ("architecture", "bucket", "variant", "scheme", "tuner", "best_hyperparameters", "error"):
+    for col in ("architecture", "bucket", "variant", "scheme", "tuner", "best_hyperparameters", "test_by_length", "error"):
         table[col] = table[col].fillna("").astype(str)
     table["_arch"] = table["architecture"].map(_arch_rank)
     table["_bucket"] = table["bucket"].map(_bucket_rank(table))
@@ -209,18 +213,39 @@ def results_table(jobs: list[Path], unrelated: list[Path] = ()) -> pd.DataFrame:
     return table.drop(columns=["_arch", "_bucket"]).reset_index(drop=True)
 
 
+def scored_by_length(table: pd.DataFrame) -> pd.DataFrame:
+    """Grid rows for the complete jobs scored on more than one length range (metrics.json test_by_length
+    of a bucket=all job): one per range, as if a job of that bucket, labelled "<arch> (bucket all)"."""
+    rows = []
+    for _, job in table[table["status"] == "complete"].iterrows():
+        try:
+            by_length = json.loads(job["test_by_length"] or "{}")
+        except ValueError:
+            continue
+        if len(by_length) < 2:
+            continue  # a bucket job's one range is the job itself
+        variant = f"{job['variant']} (bucket {job['bucket']})".strip()
+        for name, result in by_length.items():
+            low, high = (int(v) for v in name.split("_"))
+            rows.append({"architecture": job["architecture"], "variant": variant, "bucket": name, "min_len": low,
+                         "max_len": high, "test_accuracy": result["accuracy"], "n_test": result["reviews"],
+                         "status": "complete", "job_dir": job["job_dir"]})
+    return pd.DataFrame(rows, columns=table.columns).astype(table.dtypes.to_dict())
+
+
 def _arch_rank(arch: str) -> tuple:
     return (ARCH_ORDER.index(arch), "") if arch in ARCH_ORDER else (len(ARCH_ORDER) + (arch == ""), arch)
 
 
 def _bucket_rank(table: pd.DataFrame) -> dict:
-    """Buckets ordered by min_len (then max_len, then name); ones without known edges last."""
+    """Buckets ordered by min_len (then max_len, then name); open-ended ones (all) after them, ones without
+    known edges last."""
     edges = {}
     for name, group in table[table["bucket"] != ""].groupby("bucket"):
         lows, highs = group["min_len"].dropna(), group["max_len"].dropna()
         low = lows.min() if not lows.empty else 0
         high = highs.max() if not highs.empty else math.inf
-        edges[name] = (lows.empty, low, high, name)
+        edges[name] = (lows.empty, high == math.inf, low, high, name)
     order = sorted(edges, key=lambda n: edges[n])
     ranks = {name: i for i, name in enumerate(order)}
     ranks[""] = len(order)
@@ -429,7 +454,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"imdb_rnn.compare: error: {exc}", file=sys.stderr)
         return 1
 
-    grid = accuracy_grid(table)
+    by_length = scored_by_length(table)
+    grid_table = pd.concat([table, by_length], ignore_index=True) if len(by_length) else table
+    grid = accuracy_grid(grid_table)
     n_jobs = int((table["status"] != "unrelated").sum())
     n_done = int((table["status"] == "complete").sum())
     diff_g = None
@@ -447,7 +474,7 @@ def main(argv: list[str] | None = None) -> int:
     artifacts.write_text(out / "report.html", build_report(table, grid, diff, diff_g, title))
     written.append(out / "report.html")
 
-    print(format_grid(table, grid, f"Test accuracy (%) of {n_done} complete jobs, * = best in its bucket:"))
+    print(format_grid(grid_table, grid, f"Test accuracy (%) of {n_done} complete jobs, * = best in its bucket:"))
     problems = format_problems(table)
     if problems:
         print("\n" + problems)

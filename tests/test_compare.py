@@ -188,3 +188,23 @@ def test_compare_a_real_sweep(tiny_sweep, run_cli, tmp_path):
     for div in FIGURES:
         assert f'id="{div}"' in page
     assert "Validation curves of 4 jobs" in page
+
+
+def test_a_bucket_all_job_is_also_scored_per_length_range(sweep, capsys):
+    """A generalist (bucket=all) job's test_by_length gives it a row of its own in the arch x bucket table."""
+    job = make_job(sweep / "lstm_all", "lstm", (0, 2494), 0.9, overrides=["experiment=quick"])
+    metrics = json.loads((job / "metrics.json").read_text())
+    metrics["bucket"] = {"name": "all", "min_len": 0, "max_len": None, "scheme": "fixed"}
+    metrics["test_by_length"] = {"0_129": {"reviews": 30, "accuracy": 0.91}, "598_2494": {"reviews": 20, "accuracy": 0.88}}
+    (job / "metrics.json").write_text(json.dumps(metrics))
+    assert compare.main([str(sweep)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = next(line for line in lines if "0_129" in line)
+    assert header.split() == ["0_129", "130_175", "598_2494", "all"]
+    generalist = next(line for line in lines if line.startswith("lstm (bucket all)"))
+    assert generalist.split()[3:] == ["91.0*", "-", "88.0*", "-"]
+    plain = next(line for line in lines if line.startswith("lstm "))
+    assert plain.split()[1:] == ["85.0", "-", "70.0", "90.0*"]
+    table = pd.read_csv(sweep / "results.csv")  # still one row per job dir
+    assert len(table[table["job_dir"] == str(job)]) == 1
+    assert json.loads(table.loc[table["job_dir"] == str(job), "test_by_length"].item())["0_129"]["accuracy"] == 0.91
