@@ -218,17 +218,18 @@ def scored_by_length(table: pd.DataFrame) -> pd.DataFrame:
     of a bucket=all job): one per range, as if a job of that bucket, labelled "<arch> (bucket all)"."""
     rows = []
     for _, job in table[table["status"] == "complete"].iterrows():
+        variant = f"{job['variant']} (bucket {job['bucket']})".strip()
         try:
             by_length = json.loads(job["test_by_length"] or "{}")
-        except ValueError:
-            continue
-        if len(by_length) < 2:
-            continue  # a bucket job's one range is the job itself
-        variant = f"{job['variant']} (bucket {job['bucket']})".strip()
-        for name, result in by_length.items():
-            low, high = (int(v) for v in name.split("_"))
+            if len(by_length) < 2:
+                continue  # a bucket job's one range is the job itself
+            ranges = [(name, *(int(v) for v in name.split("_")), float(r["accuracy"]), int(r["reviews"]))
+                      for name, r in by_length.items()]
+        except (ValueError, TypeError, KeyError, AttributeError):
+            continue  # not what imdb_rnn writes: the job still has its own row
+        for name, low, high, accuracy, reviews in ranges:
             rows.append({"architecture": job["architecture"], "variant": variant, "bucket": name, "min_len": low,
-                         "max_len": high, "test_accuracy": result["accuracy"], "n_test": result["reviews"],
+                         "max_len": high, "test_accuracy": accuracy, "n_test": reviews,
                          "status": "complete", "job_dir": job["job_dir"]})
     return pd.DataFrame(rows, columns=table.columns).astype(table.dtypes.to_dict())
 

@@ -208,3 +208,8 @@ def test_a_bucket_all_job_is_also_scored_per_length_range(sweep, capsys):
     table = pd.read_csv(sweep / "results.csv")  # still one row per job dir
     assert len(table[table["job_dir"] == str(job)]) == 1
     assert json.loads(table.loc[table["job_dir"] == str(job), "test_by_length"].item())["0_129"]["accuracy"] == 0.91
+    # a test_by_length that imdb_rnn did not write is ignored, not a crash
+    metrics["test_by_length"] = {"short": {"accuracy": 0.5}, "598_2494": [1, 2]}
+    (job / "metrics.json").write_text(json.dumps(metrics))
+    assert compare.main([str(sweep)]) == 0
+    assert "(bucket all)" not in capsys.readouterr().out
