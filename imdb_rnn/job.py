@@ -306,7 +306,12 @@ def fit(model, train_ds, val_ds, train_cfg, learning_rate: float, out_dir: Path,
 def loss_and_accuracy(probability: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
     """What model.evaluate reports (Keras' binary cross-entropy, accuracy at 0.5), from predictions we keep anyway."""
     loss = keras.losses.BinaryCrossentropy()(labels.astype("float32"), probability)
-    return float(keras.ops.convert_to_numpy(loss)), float(np.mean((probability > 0.5) == labels))
+    return float(keras.ops.convert_to_numpy(loss)), accuracy(probability, labels)
+
+
+def accuracy(probability: np.ndarray, labels: np.ndarray) -> float:
+    """Keras' binary accuracy: positive when P > 0.5."""
+    return float(np.mean((probability > 0.5) == labels))
 
 
 def accuracy_by_length(ranges, lengths: np.ndarray, probability: np.ndarray, labels: np.ndarray) -> dict:
@@ -315,8 +320,8 @@ def accuracy_by_length(ranges, lengths: np.ndarray, probability: np.ndarray, lab
     for low, high in ranges:
         keep = buckets.Bucket("", low, high).contains(lengths)
         if keep.any():
-            _, accuracy = loss_and_accuracy(probability[keep], labels[keep])
-            by_length[buckets.bucket_name(low, high)] = {"reviews": int(keep.sum()), "accuracy": accuracy}
+            name = buckets.bucket_name(low, high)
+            by_length[name] = {"reviews": int(keep.sum()), "accuracy": accuracy(probability[keep], labels[keep])}
     return by_length
 
 
@@ -399,7 +404,7 @@ def check_config(cfg) -> None:
     if cfg.tuner.kind != "none":
         tuning.distributed_env(cfg.tuner)  # a bad tuner.distributed setting fails here, before any work
     ranges = cfg.test_by_length
-    if not (OmegaConf.is_list(ranges) and all(OmegaConf.is_list(r) and len(r) == 2 and all(_is_count(v) for v in r) and r[0] <= r[1] for r in ranges)):
+    if not (OmegaConf.is_list(ranges) and all(_is_length_range(r) for r in ranges)):
         raise UserError(f"test_by_length={ranges!r}: use a list of [min_len, max_len] token ranges, e.g. [[0, 129], [130, 175]], or []")
     for key in ("min_len", "max_len"):
         value = cfg.bucket[key]
@@ -413,6 +418,10 @@ def _positive_int(value) -> bool:
 
 def _is_count(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_length_range(pair) -> bool:
+    return OmegaConf.is_list(pair) and len(pair) == 2 and all(_is_count(v) for v in pair) and pair[0] <= pair[1]
 
 
 def _positive_number(value) -> bool:
