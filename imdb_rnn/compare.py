@@ -18,8 +18,9 @@ common parent):
 and prints the architecture x bucket table of test accuracy (best per bucket marked *) and what did
 not complete. A job scored on several length ranges (a bucket=all job: metrics.json test_by_length) also
 gets a row of its own per range in that table and the heatmap, "lstm (bucket all)", so a generalist reads
-against the per-bucket jobs. Jobs whose settings differ in more than arch and bucket (a sweep over seeds, or two
-sweeps with different overrides) are told apart by those overrides ("lstm seed=1").
+against the per-bucket jobs. Jobs that differ only in their seed share a cell: the table gives their mean
+± standard deviation. Jobs whose settings differ in more than arch, bucket and seed (two sweeps with
+different overrides) are told apart by those overrides ("lstm tuner=none").
 """
 
 import argparse
@@ -41,12 +42,14 @@ ARCH_ORDER = ["rnn", "lstm", "gru", "tfidf_lr"]  # the linear baseline last: the
 CELL_KEYS = {"arch", "bucket", "bucket.min_len", "bucket.max_len", "bucket.index", "bucket.n_buckets", "sweep"}
 # Overrides that do not change what a job learns (where files are, threads, verbosity).
 NEUTRAL_KEYS = {"data.cache_dir", "threads.intra_op", "threads.inter_op", "keras_verbose"}
+# Repeats of one setting: jobs that differ only here are pooled into one cell (mean ± std).
+REPEAT_KEYS = {"seed"}
 SCORES = ["test_loss", "test_accuracy", "val_loss", "val_accuracy", "train_loss", "train_accuracy"]
 COUNTS = ["n_train", "n_val", "n_test", "epochs_run"]
 TIMES = ["data_wall_s", "tuning_wall_s", "training_wall_s", "evaluation_wall_s", "total_wall_s"]
 RESULT_COLUMNS = [
     "architecture", "min_len", "max_len", *SCORES, "best_hyperparameters",
-    "bucket", "variant", "scheme", "train_scope", *COUNTS[:3], "tuner", "epochs_run", *TIMES, "test_by_length",
+    "bucket", "variant", "seed", "scheme", "train_scope", *COUNTS[:3], "tuner", "epochs_run", *TIMES, "test_by_length",
     "status", "error", "job_dir",
 ]
 SUMMARY_COLUMNS = ["job", "arch", "bucket", "status", "test_accuracy", "error"]
@@ -143,6 +146,7 @@ def read_job(job_dir: Path) -> dict:
     for key in SCORES + COUNTS + TIMES:
         row[key] = metrics.get(key)
     row["tuner"] = metrics.get("tuner")
+    row["seed"] = metrics.get("seed")
     row["train_scope"] = metrics.get("train_scope", "bucket" if metrics else None)
     if row["status"] == "complete":
         row["best_hyperparameters"] = json.dumps(metrics.get("best_hyperparameters") or {}, sort_keys=True)
@@ -193,15 +197,15 @@ def collect(paths: list[str]) -> tuple[list[Path], list[Path]]:
 def results_table(jobs: list[Path], unrelated: list[Path] = ()) -> pd.DataFrame:
     """results.csv: one row per job dir (and per unrelated dir), ordered by arch, bucket, variant."""
     rows = [read_job(job) for job in jobs]
-    # Overrides every job shares say nothing about a cell; the others (seed=1, ...) name its variant.
-    ignored = CELL_KEYS | NEUTRAL_KEYS
+    # Overrides every job shares say nothing about a cell; the others (tuner=none, ...) name its variant.
+    ignored = CELL_KEYS | NEUTRAL_KEYS | REPEAT_KEYS
     overrides = [{o for o in _overrides(Path(r["job_dir"])) if _override_key(o) not in ignored} for r in rows]
     common = set.intersection(*overrides) if overrides else set()
     for row, own in zip(rows, overrides):
         row["variant"] = " ".join(sorted(own - common))
     rows += [{"job_dir": str(d), "status": "unrelated", "error": NOT_A_JOB} for d in unrelated]
     table = pd.DataFrame(rows).reindex(columns=RESULT_COLUMNS)
-    for col in ("min_len", "max_len", *COUNTS):
+    for col in ("min_len", "max_len", "seed", *COUNTS):
         table[col] = pd.to_numeric(table[col], errors="coerce").astype("Int64")
     for col in SCORES + TIMES:
         table[col] = pd.to_numeric(table[col], errors="coerce")
@@ -262,22 +266,25 @@ def cell_label(row) -> str:
     return f"{row['architecture']} {row['variant']}".strip() if row["variant"] else row["architecture"]
 
 
-def accuracy_grid(table: pd.DataFrame) -> pd.DataFrame:
-    """Mean test accuracy of the complete jobs: one row per arch (+ variant), one column per bucket."""
+def accuracy_grid(table: pd.DataFrame, statistic: str = "mean") -> pd.DataFrame:
+    """Test accuracy of the complete jobs, one row per arch (+ variant), one column per bucket: the
+    `statistic` (mean, std or count) over the jobs of each cell (its seeds)."""
     done = table[table["status"] == "complete"].copy()
     rows = list(dict.fromkeys(cell_label(r) for _, r in table[table["architecture"] != ""].iterrows()))
     if done.empty:
         return pd.DataFrame(index=rows, columns=bucket_order(table), dtype=float)
     done["cell"] = done.apply(cell_label, axis=1)
-    grid = done.pivot_table(index="cell", columns="bucket", values="test_accuracy", aggfunc="mean")
-    return grid.reindex(index=rows, columns=bucket_order(table))
+    grid = done.pivot_table(index="cell", columns="bucket", values="test_accuracy", aggfunc=statistic)
+    return grid.reindex(index=rows, columns=bucket_order(table)).astype(float)
 
 
 # --- terminal output ---------------------------------------------------------------------------
 
 
-def format_grid(table: pd.DataFrame, grid: pd.DataFrame, title: str, diff: bool = False) -> str:
-    """A plain-text arch x bucket table; for accuracies the best of each bucket is marked *."""
+def format_grid(table: pd.DataFrame, grid: pd.DataFrame, title: str, diff: bool = False,
+                spread: pd.DataFrame | None = None) -> str:
+    """A plain-text arch x bucket table; for accuracies the best of each bucket is marked *, and a cell
+    with a `spread` (the std over its seeds) reads mean±std."""
     status = {}
     for _, row in table[(table["architecture"] != "") & (table["status"] != "complete")].iterrows():
         status.setdefault((cell_label(row), row["bucket"]), row["status"])
@@ -300,7 +307,9 @@ def format_grid(table: pd.DataFrame, grid: pd.DataFrame, title: str, diff: bool 
             elif diff:
                 cells.append(f"{100 * value:+.1f}")
             else:
-                cells.append(f"{100 * value:.1f}" + ("*" if value == best[b] else " "))
+                std = spread.loc[label, b] if spread is not None else math.nan
+                text = f"{100 * value:.1f}" + (f"±{100 * std:.1f}" if std == std else "")
+                cells.append(text + ("*" if value == best[b] else " "))
         lines.append(cells)
     widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
     text = [title]
@@ -475,7 +484,11 @@ def main(argv: list[str] | None = None) -> int:
     artifacts.write_text(out / "report.html", build_report(table, grid, diff, diff_g, title))
     written.append(out / "report.html")
 
-    print(format_grid(grid_table, grid, f"Test accuracy (%) of {n_done} complete jobs, * = best in its bucket:"))
+    spread = accuracy_grid(grid_table, "std")  # NaN where a cell has one job
+    heading = f"Test accuracy (%) of {n_done} complete jobs, * = best in its bucket"
+    if spread.notna().any(axis=None):
+        heading += "; mean±std over the seeds of a cell"
+    print(format_grid(grid_table, grid, heading + ":", spread=spread))
     problems = format_problems(table)
     if problems:
         print("\n" + problems)

@@ -40,7 +40,7 @@ def make_job(job_dir: Path, arch="lstm", bucket=(130, 175), acc=0.8, status="com
                   "val_accuracy": [0.55, acc], "learning_rate": [1e-3, 1e-3], "epoch_time_s": [1.0, 1.0]}
                  ).to_csv(job_dir / "history.csv", index=False)
     metrics = {
-        "status": "complete", "arch": arch,
+        "status": "complete", "arch": arch, "seed": seed,
         "bucket": {"name": name, "min_len": bucket[0], "max_len": bucket[1], "scheme": "fixed"},
         "n_train": 400, "n_val": 100, "n_test": 50,
         "train_loss": 0.4, "train_accuracy": acc + 0.1, "val_loss": 0.5, "val_accuracy": acc + 0.01,
@@ -130,16 +130,19 @@ def test_baseline_differences(sweep, tmp_path, capsys):
     assert 'id="baseline-diff"' in page and "against the baseline" in page
 
 
-def test_variants_globs_and_default_output(tmp_path, capsys):
-    """Two sweeps that differ in a swept seed and a fixed override; given as a glob."""
-    for seed in (1, 2):
-        make_job(tmp_path / "a" / f"gru_0_129,seed={seed}", "gru", (0, 129), 0.7 + seed / 100, overrides=[f"seed={seed}"])
+def test_variants_seeds_globs_and_default_output(tmp_path, capsys):
+    """Two sweeps: one over seeds (pooled into one cell), one with a fixed override; given as a glob."""
+    for seed, acc in ((1, 0.70), (2, 0.72), (3, 0.74)):
+        make_job(tmp_path / "a" / f"gru_0_129,seed={seed}", "gru", (0, 129), acc, overrides=[f"seed={seed}"], seed=seed)
     make_job(tmp_path / "b" / "gru_0_129", "gru", (0, 129), 0.9, overrides=["tuner=none"])
     assert compare.main([str(tmp_path / "[ab]")]) == 0
     out = capsys.readouterr().out
-    table = pd.read_csv(tmp_path / "results.csv")  # the inputs' common parent
-    assert sorted(table["variant"].fillna("")) == ["seed=1", "seed=2", "tuner=none"]
-    assert "gru seed=1" in out and "gru tuner=none" in out and "90.0*" in out
+    table = pd.read_csv(tmp_path / "results.csv", keep_default_na=False)  # the inputs' common parent
+    assert sorted(table["variant"]) == ["", "", "", "tuner=none"]
+    assert sorted(table["seed"]) == [0, 1, 2, 3]  # one row per job still
+    rows = dict(line.rsplit(maxsplit=1) for line in out.splitlines() if line.startswith("gru"))
+    assert {label.strip(): cell for label, cell in rows.items()} == {"gru": "72.0±2.0", "gru tuner=none": "90.0*"}, out
+    assert "mean±std over the seeds" in out
     # One job dir: its parent gets the files, the job's own report.html stays.
     job = tmp_path / "b" / "gru_0_129"
     assert compare.main([str(job)]) == 0
