@@ -85,6 +85,12 @@ def test_experiments_set_what_they_promise():
     assert (quick.data.source, quick.bucket.name, quick.tuner.kind) == ("sample", "all", "random")
     # an explicit override still wins over the experiment
     assert compose_cfg("experiment=quick", "arch=gru").arch.cell == "gru"
+    for arch in ("rnn", "lstm", "gru"):  # the best recipes: the generalist with the arch set
+        best = compose_cfg(f"experiment=best_{arch}")
+        assert (best.arch.cell, best.bucket.name, best.tuner.kind, best.arch.bidirectional) == (arch, "all", "none", True)
+    # on one bucket instead: the same recipe, trained on that bucket's reviews alone
+    one_bucket = compose_cfg("experiment=best_gru", "bucket=0_129")
+    assert (one_bucket.bucket.name, one_bucket.data.train_scope, one_bucket.arch.head) == ("0_129", "bucket", "max")
 
 
 def test_data_path_comes_from_the_environment(monkeypatch):
