@@ -308,7 +308,7 @@ def format_grid(table: pd.DataFrame, grid: pd.DataFrame, title: str, diff: bool 
                 cells.append(f"{100 * value:+.1f}")
             else:
                 std = spread.loc[label, b] if spread is not None else math.nan
-                text = f"{100 * value:.1f}" + (f"±{100 * std:.1f}" if std == std else "")
+                text = f"{100 * value:.1f}" + (f"±{100 * std:.1f}" if pd.notna(std) else "")
                 cells.append(text + ("*" if value == best[b] else " "))
         lines.append(cells)
     widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
