@@ -88,6 +88,7 @@ def test_experiments_set_what_they_promise():
     for arch in ("rnn", "lstm", "gru"):  # the best recipes: the generalist with the arch set
         best = compose_cfg(f"experiment=best_{arch}")
         assert (best.arch.cell, best.bucket.name, best.tuner.kind, best.arch.bidirectional) == (arch, "all", "none", True)
+        assert best.arch.embedding_dropout == 0.4 and compose_cfg(f"arch={arch}").arch.embedding_dropout == 0
     # on one bucket instead: the same recipe, trained on that bucket's reviews alone
     one_bucket = compose_cfg("experiment=best_gru", "bucket=0_129")
     assert (one_bucket.bucket.name, one_bucket.data.train_scope, one_bucket.arch.head) == ("0_129", "bucket", "max")
