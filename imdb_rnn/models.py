@@ -62,7 +62,7 @@ def build_model(settings: dict, vocab_size: int, jit_compile: bool = False) -> k
     x = layers.Embedding(vocab_size, int(settings["embedding_dim"]), mask_zero=True)(token_ids)
     if settings.get("embedding_dropout"):
         # Drops whole embedding channels for a review (all its steps at once): a regulariser against
-        # the embedding table memorising the training reviews, which an IMDb model does within an epoch.
+        # the embedding table memorising the training reviews, which an IMDb model does within two epochs.
         x = layers.SpatialDropout1D(float(settings["embedding_dropout"]))(x)
     for i in range(num_layers):
         whole_sequence = i < num_layers - 1 or head != "last"
