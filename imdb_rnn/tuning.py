@@ -19,6 +19,7 @@ from pathlib import Path
 import keras
 import keras_tuner as kt
 import pandas as pd
+from omegaconf import OmegaConf
 
 from imdb_rnn import UserError
 from imdb_rnn.models import build_model
@@ -159,7 +160,9 @@ def _record_worker_trials(tuner: kt.Tuner) -> list[dict]:
 def search(cfg, arch: dict, vocab_size: int, train_ds, val_ds, directory: Path, seed: int, jit_compile: bool, callbacks, verbose: int):
     """Run (or resume) the search; return the best settings (arch + tuned values) and the trials table.
     A distributed-tuning worker returns (None, None, the trials it ran): the chief's job picks the best."""
-    hypermodel = SearchSpaceModel(arch, dict(cfg.search_space), vocab_size, jit_compile)
+    # Plain lists and dicts: Keras Tuner writes each trial's hyperparameters to JSON.
+    search_space = OmegaConf.to_container(cfg.search_space, resolve=True)
+    hypermodel = SearchSpaceModel(arch, search_space, vocab_size, jit_compile)
     role = (cfg.get("distributed") or {}).get("role")
     fit_args = {"shuffle": False}  # train_ds reshuffles itself every epoch
     if cfg.kind != "hyperband":  # Hyperband sets each trial's epochs itself

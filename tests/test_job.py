@@ -91,6 +91,17 @@ def test_cosine_schedule_and_attention_head(run_cli, tmp_path):
     assert metrics["model"]["head"] == "attention" and metrics["status"] == "complete"
 
 
+def test_extended_search_space_runs_a_real_search(run_cli, tmp_path):
+    """Every key of tuner/search_space=extended reaches the trials and the best settings."""
+    result = run_cli("experiment=quick", "tuner/search_space=extended", "tuner.epochs=1", "train.epochs=1",
+                     f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert {"learning_rate", "bidirectional", "head", "embedding_dropout"} <= set(metrics["best_hyperparameters"])
+    assert metrics["model"]["embedding_dropout"] == metrics["best_hyperparameters"]["embedding_dropout"]
+    assert len(pd.read_csv(tmp_path / "tuner_trials.csv")) == 2
+
+
 def test_bucket_130_175_exactly_as_typed(run_cli, tmp_path):
     result = run_cli(*TINY, "arch=gru", "bucket=130_175", f"hydra.run.dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-2000:]
