@@ -380,6 +380,7 @@ def check_config(cfg) -> None:
             (_positive_int(a.num_layers), f"arch.num_layers={a.num_layers!r}: use a positive integer"),
             (_fraction(a.dropout, allow_zero=True), f"arch.dropout={a.dropout!r}: use a number in [0, 1)"),
             (_fraction(a.embedding_dropout, allow_zero=True), f"arch.embedding_dropout={a.embedding_dropout!r}: use a number in [0, 1)"),
+            (_fraction(a.recurrent_dropout, allow_zero=True), f"arch.recurrent_dropout={a.recurrent_dropout!r}: use a number in [0, 1)"),
             (_positive_number(a.learning_rate), f"arch.learning_rate={a.learning_rate!r}: use a positive number"),
         ]
     checks = [

@@ -66,7 +66,10 @@ def build_model(settings: dict, vocab_size: int, jit_compile: bool = False) -> k
         x = layers.SpatialDropout1D(float(settings["embedding_dropout"]))(x)
     for i in range(num_layers):
         whole_sequence = i < num_layers - 1 or head != "last"
-        recurrent = CELLS[settings["cell"]](int(settings["units"]), return_sequences=whole_sequence)
+        # recurrent_dropout: one dropout mask per review on the state fed back at each step (Gal & Ghahramani).
+        recurrent = CELLS[settings["cell"]](
+            int(settings["units"]), return_sequences=whole_sequence, recurrent_dropout=float(settings.get("recurrent_dropout") or 0)
+        )
         x = layers.Bidirectional(recurrent)(x) if settings["bidirectional"] else recurrent(x)
     if head == "mean":
         x = layers.GlobalAveragePooling1D()(x)

@@ -149,6 +149,7 @@ def test_unknown_choices_fail_before_any_work(run_cli, tmp_path, overrides, frag
         (["bucket.min_len=5000", "bucket.max_len=6000"], ["too few to train", "wider bucket"]),
         (["train.epochs=0"], ["train.epochs=0", "positive integer"]),
         (["arch.embedding_dropout=1"], ["arch.embedding_dropout=1", "[0, 1)"]),
+        (["arch.recurrent_dropout=-0.1"], ["arch.recurrent_dropout=-0.1", "[0, 1)"]),
         (["data.val_fraction=1.5"], ["data.val_fraction"]),
         (["train.lr_schedule=step"], ["train.lr_schedule='step'", "plateau, cosine or constant"]),
         (["train.jit_compile=maybe"], ["train.jit_compile='maybe'", "true or false"]),

@@ -20,7 +20,7 @@ REVIEWS = [np.random.default_rng(i).integers(1, 50, size=n).astype(np.int32) for
 @pytest.mark.parametrize(
     "variant",
     [{}, {"bidirectional": True}, {"num_layers": 2}, {"head": "mean"}, {"head": "max", "bidirectional": True}, {"head": "attention"},
-     {"embedding_dropout": 0.3}],
+     {"embedding_dropout": 0.3}, {"recurrent_dropout": 0.3, "num_layers": 2}],
 )
 def test_prediction_alone_equals_prediction_in_a_padded_batch(cell, variant):
     keras.utils.set_random_seed(0)
