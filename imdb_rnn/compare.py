@@ -13,7 +13,9 @@ common parent):
                 validation curves, time per job, best hyperparameters, token lengths with the bucket
                 edges, accuracy against review length;
   diff.csv      with --baseline (e.g. the same sweep before a change): test accuracy per cell, both
-                sides and their difference.
+                sides and their difference;
+  ensembles.csv when a cell has several seeds: the test accuracy of their averaged probability
+                (a seed ensemble), per bucket.
 
 and prints the architecture x bucket table of test accuracy (best per bucket marked *) and what did
 not complete. A job scored on several length ranges (a bucket=all job: metrics.json test_by_length) also
@@ -278,6 +280,40 @@ def accuracy_grid(table: pd.DataFrame, statistic: str = "mean") -> pd.DataFrame:
     return grid.reindex(index=rows, columns=bucket_order(table)).astype(float)
 
 
+def ensemble_table(table: pd.DataFrame) -> pd.DataFrame:
+    """ensembles.csv: for every cell with two or more complete jobs (its seeds), the test accuracy of
+    their averaged predicted probability, from the jobs' predictions.csv; a bucket=all cell is also
+    scored on each of its test_by_length ranges ("<arch> (bucket all)", as in the main table)."""
+    done = table[table["status"] == "complete"]
+    rows = []
+    for (_, bucket), group in done.groupby([done.apply(cell_label, axis=1), "bucket"], sort=False):
+        if len(group) < 2:
+            continue
+        predictions = [_read_csv(Path(job_dir) / "predictions.csv") for job_dir in group["job_dir"]]
+        if any(p is None or not {"review_id", "length", "label", "probability"} <= set(p.columns) for p in predictions):
+            continue  # a job without its predictions: no ensemble to score
+        probability = pd.concat([p.set_index("review_id")["probability"] for p in predictions], axis=1, join="inner")
+        reviews = predictions[0].set_index("review_id").loc[probability.index]
+        correct = (probability.mean(axis=1) > 0.5) == (reviews["label"] == 1)  # as job.accuracy
+        first = group.iloc[0]
+        ranges = [(first["variant"], bucket, first["min_len"], first["max_len"], correct)]
+        try:
+            by_length = json.loads(first["test_by_length"] or "{}")
+            for name in by_length if len(by_length) > 1 else ():
+                low, high = (int(v) for v in name.split("_"))
+                variant = f"{first['variant']} (bucket {bucket})".strip()
+                ranges.append((variant, name, low, high, correct[reviews["length"].between(low, high)]))
+        except (ValueError, TypeError):
+            pass  # not what imdb_rnn writes: the cell's own bucket is still scored
+        for variant, name, low, high, hits in ranges:
+            if len(hits):
+                rows.append({"architecture": first["architecture"], "variant": variant, "bucket": name, "min_len": low,
+                             "max_len": high, "n_models": len(group), "n_test": len(hits),
+                             "test_accuracy": float(hits.mean()), "status": "complete"})
+    columns = ["architecture", "variant", "bucket", "min_len", "max_len", "n_models", "n_test", "test_accuracy", "status"]
+    return pd.DataFrame(rows, columns=columns)
+
+
 # --- terminal output ---------------------------------------------------------------------------
 
 
@@ -481,6 +517,10 @@ def main(argv: list[str] | None = None) -> int:
         artifacts.write_csv(out / "diff.csv", diff)
         written.append(out / "diff.csv")
     title = f"imdb_rnn: {n_done} of {n_jobs} jobs" + (f" ({args.paths[0]})" if len(args.paths) == 1 else "")
+    ensembles = ensemble_table(table)
+    if len(ensembles):
+        artifacts.write_csv(out / "ensembles.csv", ensembles)
+        written.append(out / "ensembles.csv")
     artifacts.write_text(out / "report.html", build_report(table, grid, diff, diff_g, title))
     written.append(out / "report.html")
 
@@ -489,6 +529,10 @@ def main(argv: list[str] | None = None) -> int:
     if spread.notna().any(axis=None):
         heading += "; mean±std over the seeds of a cell"
     print(format_grid(grid_table, grid, heading + ":", spread=spread))
+    if len(ensembles):
+        ensemble_grid = accuracy_grid(ensembles).dropna(how="all")
+        print("\n" + format_grid(ensembles, ensemble_grid, "Seed ensembles: test accuracy (%) of the mean probability "
+                                  "of each cell's seeds (ensembles.csv):"))
     problems = format_problems(table)
     if problems:
         print("\n" + problems)

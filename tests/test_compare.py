@@ -140,7 +140,8 @@ def test_variants_seeds_globs_and_default_output(tmp_path, capsys):
     table = pd.read_csv(tmp_path / "results.csv", keep_default_na=False)  # the inputs' common parent
     assert sorted(table["variant"]) == ["", "", "", "tuner=none"]
     assert sorted(table["seed"]) == [0, 1, 2, 3]  # one row per job still
-    rows = dict(line.rsplit(maxsplit=1) for line in out.splitlines() if line.startswith("gru"))
+    main_table = out.split("Seed ensembles")[0]
+    rows = dict(line.rsplit(maxsplit=1) for line in main_table.splitlines() if line.startswith("gru"))
     assert {label.strip(): cell for label, cell in rows.items()} == {"gru": "72.0±2.0", "gru tuner=none": "90.0*"}, out
     assert "mean±std over the seeds" in out
     # One job dir: its parent gets the files, the job's own report.html stays.
@@ -216,3 +217,27 @@ def test_a_bucket_all_job_is_also_scored_per_length_range(sweep, capsys):
     (job / "metrics.json").write_text(json.dumps(metrics))
     assert compare.main([str(sweep)]) == 0
     assert "(bucket all)" not in capsys.readouterr().out
+
+
+def test_seed_ensembles_score_the_mean_probability(tmp_path, capsys):
+    """Three seeds, each right on 2 of 4 reviews, whose mean probability is right on all 4; a generalist's
+    ensemble is also scored per length range. A cell with one job has no ensemble."""
+    labels, lengths = [1, 1, 1, 0], [50, 60, 700, 800]
+    for seed, probability in ((1, [0.9, 0.4, 0.4, 0.1]), (2, [0.4, 0.9, 0.4, 0.1]), (3, [0.4, 0.4, 0.9, 0.1])):
+        job = make_job(tmp_path / "s" / f"gru_all,seed={seed}", "gru", (0, 2494), 0.5, overrides=[f"seed={seed}"], seed=seed)
+        pd.DataFrame({"review_id": ["a", "b", "c", "d"], "length": lengths, "label": labels,
+                      "probability": probability}).to_csv(job / "predictions.csv", index=False)
+        metrics = json.loads((job / "metrics.json").read_text())
+        metrics["bucket"] = {"name": "all", "min_len": 0, "max_len": None, "scheme": "fixed"}
+        metrics["test_by_length"] = {"0_129": {"reviews": 2, "accuracy": 0.5}, "598_2494": {"reviews": 2, "accuracy": 0.5}}
+        (job / "metrics.json").write_text(json.dumps(metrics))
+    make_job(tmp_path / "s" / "lstm_0_129", "lstm", (0, 129), 0.8)
+    assert compare.main([str(tmp_path / "s")]) == 0
+    out = capsys.readouterr().out
+    ensembles = pd.read_csv(tmp_path / "s" / "ensembles.csv", keep_default_na=False)
+    assert list(ensembles["architecture"]) == ["gru"] * 3 and set(ensembles["n_models"]) == {3}
+    assert dict(zip(ensembles["bucket"], ensembles["test_accuracy"])) == {"all": 1.0, "0_129": 1.0, "598_2494": 1.0}
+    assert dict(zip(ensembles["bucket"], ensembles["n_test"])) == {"all": 4, "0_129": 2, "598_2494": 2}
+    printed = out.split("Seed ensembles")[1].splitlines()
+    assert next(line for line in printed if line.startswith("gru (bucket all)")).split()[3:] == ["100.0*", "100.0*", "-"]
+    assert not any(line.startswith("lstm") for line in printed)
