@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 PAD, START, OOV = 0, 1, 2
 FIRST_WORD_ID = 3
-TOKENIZER_VERSION = 1  # bump when tokenization or the cache layout changes
+TOKENIZER_VERSION = 2  # bump when tokenization or the cache layout changes
 
 ARCHIVE_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 NPZ_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/imdb.npz"
@@ -44,6 +44,9 @@ SAMPLE_PATH = Path(__file__).parent / "sample" / "aclImdb_sample.tar.gz"
 FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
 _TO_SPACE = str.maketrans({c: " " for c in FILTERS})
 _REVIEW_FILE = re.compile(r"(?:^|/)(train|test)/(pos|neg)/([^/]+)\.txt$")
+# urls_pos.txt line i: the IMDb page of the movie that review i_<stars>.txt is about.
+_URLS_FILE = re.compile(r"(?:^|/)(train|test)/urls_(pos|neg)\.txt$")
+_MOVIE_ID = re.compile(r"tt\d+")
 
 
 # How raw text becomes ids, as recorded in each job's tokenizer.json (imdb_rnn.predict checks it).
@@ -70,6 +73,7 @@ class Split:
     offsets: np.ndarray  # int64, len = n + 1
     labels: np.ndarray  # int8, 1 = positive
     ids: np.ndarray  # str, e.g. "test/pos/123_9"
+    movies: np.ndarray  # str, the IMDb title the review is about, e.g. "tt0453418"; "" where unknown
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -94,6 +98,7 @@ class Split:
             offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
             labels=self.labels[index],
             ids=self.ids[index],
+            movies=self.movies[index],
         )
 
 
@@ -175,30 +180,39 @@ def _fingerprint(path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def _iter_review_files(path: Path):
-    """(split, label, review_id, text) for every review in an aclImdb archive or folder."""
+def _iter_files(path: Path, wanted: tuple[re.Pattern, ...]):
+    """(regex match, text) for every file of an aclImdb archive or folder whose path matches one of `wanted`."""
     if path.is_dir():
         for file in path.rglob("*.txt"):
-            match = _REVIEW_FILE.search(file.as_posix())
+            match = next(filter(None, (w.search(file.as_posix()) for w in wanted)), None)
             if match:
-                yield match.group(1), match.group(2), match.group(3), file.read_text(encoding="utf-8", errors="replace")
+                yield match, file.read_text(encoding="utf-8", errors="replace")
         return
     try:
         with tarfile.open(path, "r:*") as archive:
             for member in archive:
-                match = _REVIEW_FILE.search(member.name)
+                match = next(filter(None, (w.search(member.name) for w in wanted)), None)
                 if match and member.isfile():
-                    text = archive.extractfile(member).read().decode("utf-8", errors="replace")
-                    yield match.group(1), match.group(2), match.group(3), text
+                    yield match, archive.extractfile(member).read().decode("utf-8", errors="replace")
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise UserError(
             f"{path} is not a readable aclImdb archive ({exc}); re-download aclImdb_v1.tar.gz and pass it as data.path"
         ) from None
 
 
+def _iter_review_files(path: Path):
+    """(split, label, review_id, text) for every review in an aclImdb archive or folder."""
+    for match, text in _iter_files(path, (_REVIEW_FILE,)):
+        yield *match.groups(), text
+
+
 def _read_reviews(path: Path) -> Corpus:
-    rows = {"train": [], "test": []}
-    for split, label, review_id, text in _iter_review_files(path):
+    rows, urls = {"train": [], "test": []}, {}
+    for match, text in _iter_files(path, (_REVIEW_FILE, _URLS_FILE)):
+        if match.re is _URLS_FILE:
+            urls[match.groups()] = text.splitlines()
+            continue
+        split, label, review_id = match.groups()
         rows[split].append((label == "pos", f"{split}/{label}/{review_id}", tokenize(text)))
     for split, found in rows.items():
         labels = {positive for positive, _, _ in found}
@@ -214,9 +228,18 @@ def _read_reviews(path: Path) -> Corpus:
     vocab = [w for w, _ in sorted(counts.items(), key=lambda wc: (-wc[1], wc[0]))]
     word_ids = {w: FIRST_WORD_ID + i for i, w in enumerate(vocab)}
 
+    def movie(review_id: str) -> str:
+        """The review's IMDb title, from urls_<label>.txt ("" without that file)."""
+        split, label, name = review_id.split("/")
+        lines = urls.get((split, label), [])
+        index = int(name.split("_")[0]) if name.split("_")[0].isdigit() else len(lines)
+        found = _MOVIE_ID.search(lines[index]) if index < len(lines) else None
+        return found.group() if found else ""
+
     def to_split(found) -> Split:
         seqs = [[START] + [word_ids.get(w, OOV) for w in words] for _, _, words in found]
-        return _split_from_sequences(seqs, [positive for positive, _, _ in found], [rid for _, rid, _ in found])
+        ids = [rid for _, rid, _ in found]
+        return _split_from_sequences(seqs, [positive for positive, _, _ in found], ids, [movie(rid) for rid in ids])
 
     return Corpus(to_split(rows["train"]), to_split(rows["test"]), vocab, str(path))
 
@@ -242,7 +265,7 @@ def _read_npz(path: Path) -> Corpus:
     def to_split(split) -> Split:
         x, y = raw[split]
         seqs = [np.concatenate([[START], new_id[np.asarray(seq, dtype=np.int64)]]) for seq in x]
-        return _split_from_sequences(seqs, y, [f"{split}/{i}" for i in range(len(x))])
+        return _split_from_sequences(seqs, y, [f"{split}/{i}" for i in range(len(x))], [""] * len(x))  # no movies
 
     return Corpus(to_split("train"), to_split("test"), vocab, str(path))
 
@@ -254,25 +277,28 @@ def _read_word_index(npz_path: Path) -> dict[str, int]:
         return json.load(f)
 
 
-def _split_from_sequences(seqs, labels, ids) -> Split:
+def _split_from_sequences(seqs, labels, ids, movies) -> Split:
     lengths = np.array([len(s) for s in seqs], dtype=np.int64)
     return Split(
         tokens=np.concatenate(seqs).astype(np.int32) if len(seqs) else np.zeros(0, np.int32),
         offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
         labels=np.asarray(labels, dtype=np.int8),
         ids=np.asarray(ids, dtype=str),
+        movies=np.asarray(movies, dtype=str),
     )
 
 
 # ----------------------------------------------------------------------------------------------
 # Cache: one .npz per source file, no pickles.
 
+SPLIT_FIELDS = ("tokens", "offsets", "labels", "ids", "movies")
+
 
 def _write_cache(cache_file: Path, corpus: Corpus) -> None:
     arrays = {"vocab": np.array("\n".join(corpus.vocab))}
     for name in ("train", "test"):
         split = getattr(corpus, name)
-        arrays.update({f"{name}_{field}": getattr(split, field) for field in ("tokens", "offsets", "labels", "ids")})
+        arrays.update({f"{name}_{field}": getattr(split, field) for field in SPLIT_FIELDS})
     try:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache_file.with_suffix(f".tmp-{socket.gethostname()}-{os.getpid()}")  # unique on shared storage too
@@ -286,7 +312,7 @@ def _write_cache(cache_file: Path, corpus: Corpus) -> None:
 def _read_cache(cache_file: Path, source: str) -> Corpus:
     with np.load(cache_file, allow_pickle=False) as f:
         splits = {
-            name: Split(*(f[f"{name}_{field}"] for field in ("tokens", "offsets", "labels", "ids")))
+            name: Split(*(f[f"{name}_{field}"] for field in SPLIT_FIELDS))
             for name in ("train", "test")
         }
         vocab = str(f["vocab"]).split("\n")

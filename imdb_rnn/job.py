@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 from omegaconf import OmegaConf
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
 from imdb_rnn import UserError, artifacts, buckets, data, inputs, linear, plots, tuning
 from imdb_rnn.models import CELLS, HEADS, build_model
@@ -259,11 +259,26 @@ def bucket_splits(corpus: data.Corpus, cfg) -> BucketSplits:
         raise UserError(f"{where} has {len(train_all)} training reviews: too few to train; choose a wider bucket")
     if len(test) == 0:
         raise UserError(f"{where} has no test reviews: choose a wider bucket")
-    train_idx, val_idx = train_test_split(
-        np.arange(len(train_all)), test_size=cfg.data.val_fraction, stratify=train_all.labels, random_state=cfg.seed
-    )
+    train_idx, val_idx = validation_split(train_all, cfg.data, cfg.seed, corpus.source)
     vocab_size = min(cfg.data.vocab_size, data.FIRST_WORD_ID + len(corpus.vocab))
     return BucketSplits(bucket, train_all, train_all.subset(train_idx), train_all.subset(val_idx), test, vocab_size)
+
+
+def validation_split(train_all: data.Split, data_cfg, seed: int, source: str) -> tuple[np.ndarray, np.ndarray]:
+    """(train, validation) indices. data.val_split=random: val_fraction of the reviews, stratified by label;
+    movie: the reviews of val_fraction of the movies, so that validation, like IMDb's test set, holds
+    only movies the model never trained on (otherwise it can score by recognising the movie)."""
+    index = np.arange(len(train_all))
+    if data_cfg.val_split == "random":
+        return tuple(train_test_split(index, test_size=data_cfg.val_fraction, stratify=train_all.labels, random_state=seed))
+    if (train_all.movies == "").any():
+        raise UserError(f"data.val_split=movie: {source} does not say which movie each review is about "
+                        "(aclImdb's urls_*.txt); use data.val_split=random")
+    if len(set(train_all.movies)) < 2:
+        raise UserError("data.val_split=movie: the bucket's training reviews are all about one movie; "
+                        "use data.val_split=random or a wider bucket")
+    splitter = GroupShuffleSplit(n_splits=1, test_size=data_cfg.val_fraction, random_state=seed)
+    return next(splitter.split(index, groups=train_all.movies))
 
 
 def lr_schedule(train_cfg, learning_rate: float) -> keras.callbacks.Callback | None:
@@ -394,6 +409,7 @@ def check_config(cfg) -> None:
         (cfg.train.monitor in ("val_loss", "val_accuracy"), f"train.monitor={cfg.train.monitor!r}: use val_loss or val_accuracy"),
         (cfg.train.lr_schedule in ("plateau", "cosine", "constant"), f"train.lr_schedule={cfg.train.lr_schedule!r}: use plateau, cosine or constant"),
         (_fraction(cfg.data.val_fraction), f"data.val_fraction={cfg.data.val_fraction!r}: use a number in (0, 1)"),
+        (cfg.data.val_split in ("random", "movie"), f"data.val_split={cfg.data.val_split!r}: use random or movie"),
         (_positive_int(cfg.data.vocab_size) and cfg.data.vocab_size > data.FIRST_WORD_ID,
          f"data.vocab_size={cfg.data.vocab_size!r}: use an integer above {data.FIRST_WORD_ID}"),
         (cfg.data.max_len is None or _positive_int(cfg.data.max_len), f"data.max_len={cfg.data.max_len!r}: use a positive integer or null"),

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from imdb_rnn import UserError, buckets, data
+from imdb_rnn import UserError, buckets, data, job
 
 FULL_ARCHIVE = Path(__file__).resolve().parents[2] / "shared" / "data" / "aclImdb.tar.gz"
 
@@ -95,11 +95,24 @@ def test_corrupt_cache_is_rebuilt(tmp_path):
     assert data.load(cfg).vocab == first.vocab
 
 
+def test_movies_come_from_the_urls_files(tmp_path):
+    """urls_<label>.txt line i is the IMDb page of review i_<stars>.txt's movie; without the file: ""."""
+    folder = write_aclimdb(tmp_path, TINY_REVIEWS)
+    (folder / "train" / "urls_pos.txt").write_text(
+        "http://www.imdb.com/title/tt0453418/usercomments\nhttp://www.imdb.com/title/tt0064354/usercomments\n")
+    corpus = data.load(data_cfg(tmp_path, path=str(folder)))
+    movies = dict(zip(corpus.train.ids, corpus.train.movies))
+    assert movies == {"train/pos/0_7": "tt0453418", "train/pos/1_7": "tt0064354", "train/neg/0_7": "", "train/neg/1_7": ""}
+    subset = corpus.train.subset(corpus.train.labels == 1)
+    assert sorted(subset.movies) == ["tt0064354", "tt0453418"]
+
+
 def test_bundled_sample_is_balanced_and_spans_lengths(tmp_path):
     corpus = data.load(data_cfg(tmp_path, source="sample"))
     assert (len(corpus.train), len(corpus.test)) == (2000, 1000)
     assert corpus.train.labels.mean() == 0.5 and corpus.test.labels.mean() == 0.5
     assert corpus.train.lengths.min() < 60 and corpus.train.lengths.max() > 1000
+    assert all(m.startswith("tt") for m in [*corpus.train.movies, *corpus.test.movies])  # its urls_*.txt came along
 
 
 def test_npz_source(tmp_path):
@@ -160,6 +173,27 @@ def test_corrupt_or_foreign_archives_are_user_errors(tmp_path):
         data.load(data_cfg(tmp_path, path=str(tmp_path / "missing.tar.gz")))
 
 
+@pytest.mark.parametrize("val_split", ["random", "movie"])
+def test_validation_split_is_seeded_and_movie_split_shares_no_movie(val_split, tmp_path):
+    corpus = data.load(OmegaConf.create({"source": "sample", "path": None, "cache_dir": str(tmp_path)}))
+    cfg = OmegaConf.create({"val_fraction": 0.2, "val_split": val_split})
+    train_idx, val_idx = job.validation_split(corpus.train, cfg, 0, "sample")
+    assert sorted([*train_idx, *val_idx]) == list(range(len(corpus.train)))
+    assert abs(len(val_idx) / len(corpus.train) - 0.2) < 0.03
+    again, _ = job.validation_split(corpus.train, cfg, 0, "sample")
+    assert np.array_equal(train_idx, again)
+    shared = set(corpus.train.movies[train_idx]) & set(corpus.train.movies[val_idx])
+    assert (not shared) if val_split == "movie" else shared  # at random, validation reviews share movies with training
+
+
+def test_movie_split_needs_the_movies(tmp_path):
+    corpus = data.load(OmegaConf.create({"source": "sample", "path": None, "cache_dir": str(tmp_path)}))
+    no_movies = corpus.train.subset(np.arange(100))
+    no_movies.movies[:] = ""  # what an imdb.npz gives
+    with pytest.raises(UserError, match="data.val_split=random"):
+        job.validation_split(no_movies, OmegaConf.create({"val_fraction": 0.2, "val_split": "movie"}), 0, "imdb.npz")
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not FULL_ARCHIVE.exists(), reason="the full archive lives in ../shared/data")
 def test_full_archive_matches_keras_lengths_and_classic_buckets(tmp_path):
@@ -170,3 +204,10 @@ def test_full_archive_matches_keras_lengths_and_classic_buckets(tmp_path):
     counts = [(((train >= lo) & (train <= hi)).sum(), ((test >= lo) & (test <= hi)).sum())
               for lo, hi in [(0, 129), (130, 175), (176, 284), (285, 597), (598, 2494)]]
     assert counts == [(6168, 6379), (6090, 6087), (6306, 6331), (5116, 4982), (1320, 1221)]
+    # Every review knows its movie; IMDb's train and test sets are (all but one title) disjoint in movies.
+    train_movies, test_movies = set(corpus.train.movies), set(corpus.test.movies)
+    assert "" not in train_movies | test_movies and (len(train_movies), len(test_movies)) == (3456, 3581)
+    assert train_movies & test_movies == {"tt0406816"}
+    # urls_neg.txt lines 8506-8509 (from 0): You Light Up My Life twice, then The Lord of the Rings twice.
+    movies = dict(zip(corpus.test.ids, corpus.test.movies))
+    assert [movies[f"test/neg/{i}"] for i in ("8507_1", "8508_3")] == ["tt0076941", "tt0120737"]

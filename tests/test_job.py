@@ -151,6 +151,7 @@ def test_unknown_choices_fail_before_any_work(run_cli, tmp_path, overrides, frag
         (["arch.embedding_dropout=1"], ["arch.embedding_dropout=1", "[0, 1)"]),
         (["arch.recurrent_dropout=-0.1"], ["arch.recurrent_dropout=-0.1", "[0, 1)"]),
         (["data.val_fraction=1.5"], ["data.val_fraction"]),
+        (["data.val_split=film"], ["data.val_split='film'", "random or movie"]),
         (["train.lr_schedule=step"], ["train.lr_schedule='step'", "plateau, cosine or constant"]),
         (["train.jit_compile=maybe"], ["train.jit_compile='maybe'", "true or false"]),
         (["train.shape_cost=-1"], ["train.shape_cost=-1", ">= 0"]),
@@ -187,3 +188,4 @@ def test_no_internet_and_no_local_copy_says_how_to_pass_a_path(run_cli, tmp_path
     )
     assert_one_line_failure(result, "could not download", "data.path=", "IMDB_RNN_DATA")
     assert json.loads((tmp_path / "job" / "metrics.json").read_text())["status"] == "failed"
+
