@@ -231,9 +231,8 @@ def _read_reviews(path: Path) -> Corpus:
     def movie(review_id: str) -> str:
         """The review's IMDb title, from urls_<label>.txt ("" without that file)."""
         split, label, name = review_id.split("/")
-        lines = urls.get((split, label), [])
-        index = int(name.split("_")[0]) if name.split("_")[0].isdigit() else len(lines)
-        found = _MOVIE_ID.search(lines[index]) if index < len(lines) else None
+        number, lines = name.split("_")[0], urls.get((split, label), [])
+        found = _MOVIE_ID.search(lines[int(number)]) if number.isdigit() and int(number) < len(lines) else None
         return found.group() if found else ""
 
     def to_split(found) -> Split:
