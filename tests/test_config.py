@@ -89,9 +89,12 @@ def test_experiments_set_what_they_promise():
         best = compose_cfg(f"experiment=best_{arch}")
         assert (best.arch.cell, best.bucket.name, best.tuner.kind, best.arch.bidirectional) == (arch, "all", "none", True)
         assert best.arch.embedding_dropout == 0.4 and compose_cfg(f"arch={arch}").arch.embedding_dropout == 0
-    # on one bucket instead: the same recipe, trained on that bucket's reviews alone
-    one_bucket = compose_cfg("experiment=best_gru", "bucket=0_129")
+    assert compose_cfg("experiment=best_gru").arch.num_layers == 2  # the GRU's recipe stacks two layers
+    # on one bucket: the generalist's GRU without embedding dropout, trained on that bucket's reviews alone
+    one_bucket = compose_cfg("experiment=best_gru_bucket", "bucket=0_129")
     assert (one_bucket.bucket.name, one_bucket.data.train_scope, one_bucket.arch.head) == ("0_129", "bucket", "max")
+    assert (one_bucket.arch.cell, one_bucket.arch.embedding_dropout, one_bucket.arch.num_layers) == ("gru", 0, 1)
+    assert compose_cfg("experiment=best_gru_bucket").bucket.name == "130_175"  # never bucket all
 
 
 def test_data_path_comes_from_the_environment(monkeypatch):
