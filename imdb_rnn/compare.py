@@ -297,13 +297,13 @@ def ensemble_table(table: pd.DataFrame) -> pd.DataFrame:
         correct = (probability.mean(axis=1) > 0.5) == (reviews["label"] == 1)  # as job.accuracy
         first = group.iloc[0]
         ranges = [(first["variant"], bucket, first["min_len"], first["max_len"], correct)]
-        try:
-            by_length = json.loads(first["test_by_length"] or "{}")
+        try:  # the ranges any of them was scored on (a job from before test_by_length has none)
+            by_length = max((json.loads(text or "{}") for text in group["test_by_length"]), key=len)
             for name in by_length if len(by_length) > 1 else ():
                 low, high = (int(v) for v in name.split("_"))
                 variant = f"{first['variant']} (bucket {bucket})".strip()
                 ranges.append((variant, name, low, high, correct[reviews["length"].between(low, high)]))
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, AttributeError):
             pass  # not what imdb_rnn writes: the cell's own bucket is still scored
         for variant, name, low, high, hits in ranges:
             if len(hits):
