@@ -55,6 +55,7 @@ RESULT_COLUMNS = [
     "status", "error", "job_dir",
 ]
 SUMMARY_COLUMNS = ["job", "arch", "bucket", "status", "test_accuracy", "error"]
+PREDICTION_COLUMNS = ["review_id", "length", "label", "probability"]  # a job's predictions.csv
 NOT_A_JOB = "no metrics.json or .hydra/ inside: not a job dir"
 
 
@@ -229,7 +230,7 @@ def scored_by_length(table: pd.DataFrame) -> pd.DataFrame:
             by_length = json.loads(job["test_by_length"] or "{}")
             if len(by_length) < 2:
                 continue  # a bucket job's one range is the job itself
-            ranges = [(name, *(int(v) for v in name.split("_")), float(r["accuracy"]), int(r["reviews"]))
+            ranges = [(name, *_range_edges(name), float(r["accuracy"]), int(r["reviews"]))
                       for name, r in by_length.items()]
         except (ValueError, TypeError, KeyError, AttributeError):
             continue  # not what imdb_rnn writes: the job still has its own row
@@ -238,6 +239,12 @@ def scored_by_length(table: pd.DataFrame) -> pd.DataFrame:
                          "max_len": high, "test_accuracy": accuracy, "n_test": reviews,
                          "status": "complete", "job_dir": job["job_dir"]})
     return pd.DataFrame(rows, columns=table.columns).astype(table.dtypes.to_dict())
+
+
+def _range_edges(name: str) -> tuple[int, int]:
+    """A test_by_length range's (min_len, max_len) from its name, "130_175" -> (130, 175)."""
+    low, high = (int(v) for v in name.split("_"))
+    return low, high
 
 
 def _arch_rank(arch: str) -> tuple:
@@ -289,8 +296,8 @@ def ensemble_table(table: pd.DataFrame) -> pd.DataFrame:
     for (_, bucket), group in done.groupby([done.apply(cell_label, axis=1), "bucket"], sort=False):
         if len(group) < 2:
             continue
-        predictions = [_read_csv(Path(job_dir) / "predictions.csv") for job_dir in group["job_dir"]]
-        if any(p is None or not {"review_id", "length", "label", "probability"} <= set(p.columns) for p in predictions):
+        predictions = [_read_predictions(Path(job_dir)) for job_dir in group["job_dir"]]
+        if any(p is None for p in predictions):
             continue  # a job without its predictions: no ensemble to score
         probability = pd.concat([p.set_index("review_id")["probability"] for p in predictions], axis=1, join="inner")
         reviews = predictions[0].set_index("review_id").loc[probability.index]
@@ -300,7 +307,7 @@ def ensemble_table(table: pd.DataFrame) -> pd.DataFrame:
         try:  # the ranges any of them was scored on (a job from before test_by_length has none)
             by_length = max((json.loads(text or "{}") for text in group["test_by_length"]), key=len)
             for name in by_length if len(by_length) > 1 else ():
-                low, high = (int(v) for v in name.split("_"))
+                low, high = _range_edges(name)
                 variant = f"{first['variant']} (bucket {bucket})".strip()
                 ranges.append((variant, name, low, high, correct[reviews["length"].between(low, high)]))
         except (ValueError, TypeError, AttributeError):
@@ -310,8 +317,8 @@ def ensemble_table(table: pd.DataFrame) -> pd.DataFrame:
                 rows.append({"architecture": first["architecture"], "variant": variant, "bucket": name, "min_len": low,
                              "max_len": high, "n_models": len(group), "n_test": len(hits),
                              "test_accuracy": float(hits.mean()), "status": "complete"})
-    columns = ["architecture", "variant", "bucket", "min_len", "max_len", "n_models", "n_test", "test_accuracy", "status"]
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(rows, columns=["architecture", "variant", "bucket", "min_len", "max_len", "n_models", "n_test",
+                                       "test_accuracy", "status"])
 
 
 # --- terminal output ---------------------------------------------------------------------------
@@ -412,6 +419,12 @@ def _read_csv(path: Path) -> pd.DataFrame | None:
         return None
 
 
+def _read_predictions(job_dir: Path) -> pd.DataFrame | None:
+    """A job's predictions.csv, or None when it is missing or not what imdb_rnn writes."""
+    predictions = _read_csv(job_dir / "predictions.csv")
+    return predictions if predictions is not None and set(PREDICTION_COLUMNS) <= set(predictions.columns) else None
+
+
 def _job_label(row) -> str:
     return f"{cell_label(row)} {row['bucket']}"
 
@@ -426,11 +439,11 @@ def build_report(table: pd.DataFrame, grid: pd.DataFrame, diff: pd.DataFrame | N
         history = _read_csv(Path(row["job_dir"]) / "history.csv")
         if history is not None and {"epoch", "val_accuracy"} <= set(history.columns):
             histories[_job_label(row)] = history
-        preds = _read_csv(Path(row["job_dir"]) / "predictions.csv")
-        if preds is not None and {"review_id", "length", "label", "probability"} <= set(preds.columns):
+        preds = _read_predictions(Path(row["job_dir"]))
+        if preds is not None:
             predictions.append(preds.assign(cell=cell_label(row), bucket=row["bucket"]))
     predictions = pd.concat(predictions, ignore_index=True) if predictions else pd.DataFrame(
-        columns=["review_id", "length", "label", "probability", "cell", "bucket"])
+        columns=[*PREDICTION_COLUMNS, "cell", "bucket"])
     edges = sorted({int(v) for v in done["min_len"].dropna()} | {int(v) + 1 for v in done["max_len"].dropna()})
 
     figures = [
