@@ -190,8 +190,12 @@ def test_movie_split_needs_the_movies(tmp_path):
     corpus = data.load(OmegaConf.create({"source": "sample", "path": None, "cache_dir": str(tmp_path)}))
     no_movies = corpus.train.subset(np.arange(100))
     no_movies.movies[:] = ""  # what an imdb.npz gives
+    movie_split = OmegaConf.create({"val_fraction": 0.2, "val_split": "movie"})
     with pytest.raises(UserError, match="data.val_split=random"):
-        job.validation_split(no_movies, OmegaConf.create({"val_fraction": 0.2, "val_split": "movie"}), 0, "imdb.npz")
+        job.validation_split(no_movies, movie_split, 0, "imdb.npz")
+    one_movie = corpus.train.subset(corpus.train.movies == corpus.train.movies[0])  # nothing to hold out
+    with pytest.raises(UserError, match="all about one movie; use data.val_split=random or a wider bucket"):
+        job.validation_split(one_movie, movie_split, 0, "sample")
 
 
 @pytest.mark.slow

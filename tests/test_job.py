@@ -188,4 +188,3 @@ def test_no_internet_and_no_local_copy_says_how_to_pass_a_path(run_cli, tmp_path
     )
     assert_one_line_failure(result, "could not download", "data.path=", "IMDB_RNN_DATA")
     assert json.loads((tmp_path / "job" / "metrics.json").read_text())["status"] == "failed"
-
