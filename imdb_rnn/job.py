@@ -64,7 +64,7 @@ def run_job(cfg, out_dir: Path) -> dict:
 
     # --- search and retrain (recurrent), or fit (the linear baseline) -----------------------------
     if baseline:
-        trained = fit_baseline(cfg, x_train, train.labels)
+        trained = fit_baseline(cfg, x_train, train.labels, x_val, val.labels)
     else:
         trained = search_and_retrain(cfg, out_dir, vocab_size, pad_to, x_train, train.labels, x_val, val.labels)
         if trained.worker:  # a distributed-search worker: done; the chief's job retrains the best trial
@@ -74,9 +74,16 @@ def run_job(cfg, out_dir: Path) -> dict:
     t0 = time.perf_counter()
     scores, probability = {}, {}
     for name, x, split in (("train", x_train, train), ("val", x_val, val), ("test", x_test, test)):
-        probability[name] = trained.predict(x)
+        # A refit model has learned the validation reviews: their scores come from the model they chose.
+        predict = trained.selected if name == "val" and trained.selected else trained.predict
+        probability[name] = predict(x)
         scores[f"{name}_loss"], scores[f"{name}_accuracy"] = loss_and_accuracy(probability[name], split.labels)
     by_length = accuracy_by_length(cfg.test_by_length, test.lengths, probability["test"], test.labels)
+    refit = trained.refit
+    if trained.selected:  # for the record (never for choosing): how the model validation chose does on test
+        selected_test = trained.selected(x_test)
+        refit = {**refit, "selected_test_accuracy": accuracy(selected_test, test.labels),
+                 "selected_test_by_length": accuracy_by_length(cfg.test_by_length, test.lengths, selected_test, test.labels)}
     evaluation_s = time.perf_counter() - t0
     log.info("test accuracy %.4f (val %.4f, train %.4f)", scores["test_accuracy"], scores["val_accuracy"], scores["train_accuracy"])
     if len(by_length) > 1:
@@ -111,6 +118,7 @@ def run_job(cfg, out_dir: Path) -> dict:
         "n_trials": 0 if trials is None else len(trials),
         "epochs_run": None if history is None else len(history),
         "best_epoch": None if history is None else best_epoch(history, cfg.train.monitor),
+        "refit": refit,  # train.refit: what it did; else null
         "vocab_size": vocab_size,
         "max_len": cfg.data.max_len,
         "keep": cfg.data.keep,
@@ -137,6 +145,10 @@ class Trained:
     tuning_s: float = 0.0
     training_s: float = 0.0
     worker: bool = False  # a distributed-search worker: it ran trials, the chief retrains
+    # train.refit: `predict` is the model refit on train + val; `selected` the early-stopped one
+    # validation chose (the only one whose validation scores mean anything), `refit` what was done.
+    selected: Callable[[list[np.ndarray]], np.ndarray] | None = None
+    refit: dict | None = None
 
 
 def batch_lengths(train_cfg, train_lengths, longest: int) -> list[int]:
@@ -175,27 +187,63 @@ def search_and_retrain(cfg, out_dir: Path, vocab_size: int, pad_to: list[int], x
     train_ds = inputs.train_batches(x_train, y_train, batch_size, cfg.seed, pad_to)
     history = fit(model, train_ds, val_ds, cfg.train, float(settings["learning_rate"]), out_dir, cfg.keras_verbose)
     # The checkpoint holds the best epoch (EarlyStopping only restores it when it stops training early).
-    model = keras.models.load_model(out_dir / "checkpoints" / "best.keras")
+    selected = keras.models.load_model(out_dir / "checkpoints" / "best.keras")
+    final, refit = selected, None
+    if cfg.train.refit:
+        final, refit = refit_on_train_and_val(cfg, out_dir, settings, vocab_size, pad_to, history, x_train + x_val, np.concatenate([y_train, y_val]))
     return Trained(
-        predict=lambda seqs: inputs.predict_in_order(model, seqs, batch_size, pad_to),
-        save=lambda job_dir: artifacts.save_model(model, job_dir / "model.keras"),
+        predict=lambda seqs: inputs.predict_in_order(final, seqs, batch_size, pad_to),
+        save=lambda job_dir: artifacts.save_model(final, job_dir / "model.keras"),
         settings=settings, tuned=tuned, trials=trials, history=history,
         tuning_s=tuning_s, training_s=time.perf_counter() - t0,
+        selected=None if refit is None else (lambda seqs: inputs.predict_in_order(selected, seqs, batch_size, pad_to)),
+        refit=refit,
     )
 
 
-def fit_baseline(cfg, x_train, y_train) -> Trained:
-    """The TF-IDF + logistic regression baseline (linear.py), fitted on the same training split."""
+def refit_on_train_and_val(cfg, out_dir: Path, settings: dict, vocab_size: int, pad_to: list[int], history: pd.DataFrame, x_all, y_all):
+    """train.refit: a fresh model trained on train + validation for the epoch count validation chose,
+    each epoch at the learning rate it had then (scikit-learn's refit: choose on validation, then learn
+    from every labeled training review). Returns the model and what metrics.json says about it; its
+    epochs go to refit_history.csv."""
+    epochs = best_epoch(history, cfg.train.monitor)
+    rates = history["learning_rate"].tolist()[:epochs]
+    log.info("refit: %d epochs on %d train + val reviews", epochs, len(x_all))
+    keras.utils.set_random_seed(cfg.seed)
+    model = build_model(settings, vocab_size, cfg.train.jit_compile)
+    epoch_log = EpochLog()
+    model.fit(
+        inputs.train_batches(x_all, y_all, cfg.train.batch_size, cfg.seed, pad_to),
+        epochs=epochs,
+        shuffle=False,  # the batches reshuffle themselves every epoch
+        verbose=cfg.keras_verbose,
+        callbacks=[keras.callbacks.LearningRateScheduler(lambda epoch: rates[epoch]), keras.callbacks.TerminateOnNaN(), epoch_log],
+    )
+    refit_history = pd.DataFrame(epoch_log.rows)
+    artifacts.write_csv(out_dir / "refit_history.csv", refit_history)
+    if len(refit_history) < epochs or not np.isfinite(refit_history["loss"]).all():
+        raise RuntimeError("refit diverged (NaN loss); lower arch.learning_rate or set arch.clipnorm")
+    return model, {"epochs": epochs, "n_reviews": len(x_all), "wall_s": round(float(refit_history["epoch_time_s"].sum()), 2)}
+
+
+def fit_baseline(cfg, x_train, y_train, x_val, y_val) -> Trained:
+    """The TF-IDF + logistic regression baseline (linear.py), fitted on the same training split; with
+    train.refit fitted again on train + val, as the recurrent models are."""
     if cfg.tuner.kind != "none":
         log.info("%s is fitted with its configured settings; tuner=%s does not apply to it", cfg.arch.name, cfg.tuner.kind)
     settings = OmegaConf.to_container(cfg.arch, resolve=True)
     t0 = time.perf_counter()
-    model = linear.fit(x_train, y_train, settings, cfg.seed)
-    log.info("fitted %s: %d n-grams", cfg.arch.name, len(model.named_steps["tfidf"].vocabulary_))
+    selected = linear.fit(x_train, y_train, settings, cfg.seed)
+    log.info("fitted %s: %d n-grams", cfg.arch.name, len(selected.named_steps["tfidf"].vocabulary_))
+    final, refit = selected, None
+    if cfg.train.refit:
+        final = linear.fit(x_train + x_val, np.concatenate([y_train, y_val]), settings, cfg.seed)
+        refit = {"n_reviews": len(x_train) + len(x_val)}
     return Trained(
-        predict=lambda seqs: linear.predict(model, seqs),
-        save=lambda job_dir: linear.save(model, settings, job_dir / "model.npz"),
+        predict=lambda seqs: linear.predict(final, seqs),
+        save=lambda job_dir: linear.save(final, settings, job_dir / "model.npz"),
         settings=settings, tuned={}, training_s=time.perf_counter() - t0,
+        selected=(lambda seqs: linear.predict(selected, seqs)) if refit else None, refit=refit,
     )
 
 
@@ -355,10 +403,12 @@ class EpochLog(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._t0 = time.perf_counter()
+        # The rate this epoch trains at (read now: ReduceLROnPlateau lowers it at the epoch's end).
+        self._learning_rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
 
     def on_epoch_end(self, epoch, logs=None):
         row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"}}
-        row["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        row["learning_rate"] = self._learning_rate
         row["epoch_time_s"] = round(time.perf_counter() - self._t0, 3)
         self.rows.append(row)
         log.info("epoch %d: %s", row["epoch"], ", ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "epoch"))
@@ -406,6 +456,7 @@ def check_config(cfg) -> None:
         (isinstance(cfg.train.jit_compile, bool), f"train.jit_compile={cfg.train.jit_compile!r}: use true or false"),
         (_positive_number(cfg.train.shape_cost) or cfg.train.shape_cost == 0,
          f"train.shape_cost={cfg.train.shape_cost!r}: use a number of tokens >= 0"),
+        (isinstance(cfg.train.refit, bool), f"train.refit={cfg.train.refit!r}: use true or false"),
         (cfg.train.monitor in ("val_loss", "val_accuracy"), f"train.monitor={cfg.train.monitor!r}: use val_loss or val_accuracy"),
         (cfg.train.lr_schedule in ("plateau", "cosine", "constant"), f"train.lr_schedule={cfg.train.lr_schedule!r}: use plateau, cosine or constant"),
         (_fraction(cfg.data.val_fraction), f"data.val_fraction={cfg.data.val_fraction!r}: use a number in (0, 1)"),

@@ -59,6 +59,20 @@ def test_train_scope_all_learns_from_every_length_and_tests_on_the_bucket(run_cl
     assert lengths.between(130, 175).all() and len(lengths) == metrics["n_test"]
 
 
+def test_refit_fits_the_baseline_again_on_train_and_val(run_cli, tmp_path):
+    jobs = {}
+    for name, refit in (("plain", "false"), ("refit", "true")):
+        result = run_cli("experiment=quick", "arch=tfidf_lr", f"train.refit={refit}", f"hydra.run.dir={tmp_path / name}")
+        assert result.returncode == 0, result.stderr[-2000:]
+        jobs[name] = json.loads((tmp_path / name / "metrics.json").read_text())
+    plain, refit = jobs["plain"], jobs["refit"]
+    assert refit["refit"]["n_reviews"] == 2000
+    assert refit["val_accuracy"] == plain["val_accuracy"]  # scored by the fit that never saw them
+    assert refit["refit"]["selected_test_accuracy"] == plain["test_accuracy"]
+    with np.load(tmp_path / "plain" / "model.npz") as a, np.load(tmp_path / "refit" / "model.npz") as b:
+        assert len(b["ngrams"]) > len(a["ngrams"])  # 2,000 reviews hold more n-grams than 1,600
+
+
 def test_impossible_baseline_setting_fails_in_one_line(run_cli, tmp_path):
     result = run_cli("experiment=quick", "arch=tfidf_lr", "arch.C=0", f"hydra.run.dir={tmp_path}")
     assert result.returncode != 0 and "Traceback" not in result.stderr

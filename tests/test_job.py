@@ -91,6 +91,36 @@ def test_cosine_schedule_and_attention_head(run_cli, tmp_path):
     assert metrics["model"]["head"] == "attention" and metrics["status"] == "complete"
 
 
+def test_refit_learns_from_train_and_val_for_the_epochs_validation_chose(run_cli, tmp_path):
+    """train.refit: the same job as without it up to the early-stopped model, which chooses the epoch
+    count and gives the validation scores; the model kept is a fresh one trained on train + val."""
+    jobs = {}
+    for name, refit in (("plain", "false"), ("refit", "true")):
+        result = run_cli(*TINY, "train.epochs=3", "train.lr_schedule=cosine", f"train.refit={refit}", f"hydra.run.dir={tmp_path / name}")
+        assert result.returncode == 0, result.stderr[-2000:]
+        jobs[name] = json.loads((tmp_path / name / "metrics.json").read_text())
+    plain, refit = jobs["plain"], jobs["refit"]
+    assert plain["refit"] is None
+    record = refit["refit"]
+    assert record["epochs"] == refit["best_epoch"] == plain["best_epoch"]
+    assert record["n_reviews"] == refit["n_train"] + refit["n_val"] == 2000
+    # validation scores and the recorded test figure are the early-stopped model's: the plain job's own
+    for key in ("val_loss", "val_accuracy"):
+        assert refit[key] == plain[key], key
+    assert record["selected_test_accuracy"] == plain["test_accuracy"]
+    assert record["selected_test_by_length"] == plain["test_by_length"]
+    # the model kept is another one, and predictions.csv is its
+    predictions = pd.read_csv(tmp_path / "refit" / "predictions.csv")
+    assert ((predictions["probability"] > 0.5) == predictions["label"]).mean() == pytest.approx(refit["test_accuracy"], abs=1e-9)
+    plain_predictions = pd.read_csv(tmp_path / "plain" / "predictions.csv")
+    assert not np.allclose(predictions["probability"], plain_predictions["probability"])
+    # each refit epoch ran at the rate that epoch had when validation chose
+    history = pd.read_csv(tmp_path / "refit" / "history.csv")
+    refit_history = pd.read_csv(tmp_path / "refit" / "refit_history.csv")
+    assert len(refit_history) == record["epochs"] and "val_loss" not in refit_history
+    np.testing.assert_allclose(refit_history["learning_rate"], history["learning_rate"][: record["epochs"]])
+
+
 def test_extended_search_space_runs_a_real_search(run_cli, tmp_path):
     """Every key of tuner/search_space=extended reaches the trials and the best settings."""
     result = run_cli("experiment=quick", "tuner/search_space=extended", "tuner.epochs=1", "train.epochs=1",
@@ -154,6 +184,7 @@ def test_unknown_choices_fail_before_any_work(run_cli, tmp_path, overrides, frag
         (["data.val_split=film"], ["data.val_split='film'", "random or movie"]),
         (["train.lr_schedule=step"], ["train.lr_schedule='step'", "plateau, cosine or constant"]),
         (["train.jit_compile=maybe"], ["train.jit_compile='maybe'", "true or false"]),
+        (["train.refit=later"], ["train.refit='later'", "true or false"]),
         (["train.shape_cost=-1"], ["train.shape_cost=-1", ">= 0"]),
         (["data.train_scope=everything"], ["data.train_scope='everything'", "use bucket or all"]),
         (["test_by_length=[[0,129],[175,130]]"], ["test_by_length=", "[min_len, max_len]"]),
