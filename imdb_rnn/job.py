@@ -211,18 +211,10 @@ def refit_on_train_and_val(cfg, out_dir: Path, settings: dict, vocab_size: int, 
     log.info("refit: %d epochs on %d train + val reviews", epochs, len(x_all))
     keras.utils.set_random_seed(cfg.seed)
     model = build_model(settings, vocab_size, cfg.train.jit_compile)
-    epoch_log = EpochLog()
-    model.fit(
-        inputs.train_batches(x_all, y_all, cfg.train.batch_size, cfg.seed, pad_to),
-        epochs=epochs,
-        shuffle=False,  # the batches reshuffle themselves every epoch
-        verbose=cfg.keras_verbose,
-        callbacks=[keras.callbacks.LearningRateScheduler(lambda epoch: rates[epoch]), keras.callbacks.TerminateOnNaN(), epoch_log],
+    refit_history = train_and_log(
+        model, inputs.train_batches(x_all, y_all, cfg.train.batch_size, cfg.seed, pad_to), None, epochs,
+        [keras.callbacks.LearningRateScheduler(lambda epoch: rates[epoch])], out_dir / "refit_history.csv", cfg.keras_verbose,
     )
-    refit_history = pd.DataFrame(epoch_log.rows)
-    artifacts.write_csv(out_dir / "refit_history.csv", refit_history)
-    if len(refit_history) < epochs or not np.isfinite(refit_history["loss"]).all():
-        raise RuntimeError("refit diverged (NaN loss); lower arch.learning_rate or set arch.clipnorm")
     return model, {"epochs": epochs, "n_reviews": len(x_all), "wall_s": round(float(refit_history["epoch_time_s"].sum()), 2)}
 
 
@@ -342,25 +334,30 @@ def lr_schedule(train_cfg, learning_rate: float) -> keras.callbacks.Callback | N
 
 def fit(model, train_ds, val_ds, train_cfg, learning_rate: float, out_dir: Path, verbose: int) -> pd.DataFrame:
     """Train with early stopping, the LR schedule and a best-model checkpoint; return the history table."""
-    epoch_log = EpochLog()
     schedule = lr_schedule(train_cfg, learning_rate)
+    callbacks = [
+        keras.callbacks.EarlyStopping(train_cfg.monitor, patience=train_cfg.patience, restore_best_weights=True),
+        *([schedule] if schedule else []),
+        keras.callbacks.ModelCheckpoint(out_dir / "checkpoints" / "best.keras", train_cfg.monitor, save_best_only=True),
+        keras.callbacks.TensorBoard(str(out_dir / "tensorboard")),
+    ]
+    return train_and_log(model, train_ds, val_ds, train_cfg.epochs, callbacks, out_dir / "history.csv", verbose)
+
+
+def train_and_log(model, train_ds, val_ds, epochs: int, callbacks: list, history_file: Path, verbose: int) -> pd.DataFrame:
+    """model.fit with what every training here has: a stop on NaN loss, one row per epoch written to
+    history_file (returned), and one error when the loss diverged."""
+    epoch_log = EpochLog()
     model.fit(
         train_ds,
         validation_data=val_ds,
-        epochs=train_cfg.epochs,
+        epochs=epochs,
         shuffle=False,  # train_ds reshuffles itself every epoch
         verbose=verbose,
-        callbacks=[
-            keras.callbacks.EarlyStopping(train_cfg.monitor, patience=train_cfg.patience, restore_best_weights=True),
-            *([schedule] if schedule else []),
-            keras.callbacks.ModelCheckpoint(out_dir / "checkpoints" / "best.keras", train_cfg.monitor, save_best_only=True),
-            keras.callbacks.TensorBoard(str(out_dir / "tensorboard")),
-            keras.callbacks.TerminateOnNaN(),
-            epoch_log,
-        ],
+        callbacks=[*callbacks, keras.callbacks.TerminateOnNaN(), epoch_log],
     )
     history = pd.DataFrame(epoch_log.rows)
-    artifacts.write_csv(out_dir / "history.csv", history)
+    artifacts.write_csv(history_file, history)
     if history.empty or not np.isfinite(history["loss"]).all():
         raise RuntimeError("training diverged (NaN loss); lower arch.learning_rate or set arch.clipnorm")
     return history

@@ -7,8 +7,10 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
+import tensorflow as tf
 
 from conftest import TINY
+from imdb_rnn import job
 
 pytestmark = pytest.mark.slow
 
@@ -119,6 +121,18 @@ def test_refit_learns_from_train_and_val_for_the_epochs_validation_chose(run_cli
     refit_history = pd.read_csv(tmp_path / "refit" / "refit_history.csv")
     assert len(refit_history) == record["epochs"] and "val_loss" not in refit_history
     np.testing.assert_allclose(refit_history["learning_rate"], history["learning_rate"][: record["epochs"]])
+
+
+def test_a_diverged_loss_stops_training_with_one_error_and_keeps_the_history(tmp_path):
+    """job.train_and_log, behind both the training and the refit: NaN loss -> stop, history.csv, RuntimeError."""
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    labels = np.full(64, np.nan, dtype="float32")  # any loss on them is NaN
+    train_ds = tf.data.Dataset.from_tensor_slices((np.ones((64, 4), "float32"), labels)).batch(16)
+    with pytest.raises(RuntimeError, match="training diverged .* lower arch.learning_rate or set arch.clipnorm"):
+        job.train_and_log(model, train_ds, None, 5, [], tmp_path / "history.csv", 0)
+    history = pd.read_csv(tmp_path / "history.csv")
+    assert len(history) == 1 and history["loss"].isna().all()  # stopped in the first epoch, which is kept
 
 
 def test_extended_search_space_runs_a_real_search(run_cli, tmp_path):
