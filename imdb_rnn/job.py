@@ -26,7 +26,7 @@ from omegaconf import OmegaConf
 from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
 from imdb_rnn import UserError, artifacts, buckets, data, inputs, linear, plots, tuning
-from imdb_rnn.models import CELLS, HEADS, build_model
+from imdb_rnn.models import CELLS, HEADS, build_model, ema_callbacks
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +185,7 @@ def search_and_retrain(cfg, out_dir: Path, vocab_size: int, pad_to: list[int], x
     keras.utils.set_random_seed(cfg.seed)
     model = build_model(settings, vocab_size, cfg.train.jit_compile)
     train_ds = inputs.train_batches(x_train, y_train, batch_size, cfg.seed, pad_to)
-    history = fit(model, train_ds, val_ds, cfg.train, float(settings["learning_rate"]), out_dir, cfg.keras_verbose)
+    history = fit(model, train_ds, val_ds, cfg.train, settings, out_dir, cfg.keras_verbose)
     # The checkpoint holds the best epoch (EarlyStopping only restores it when it stops training early).
     selected = keras.models.load_model(out_dir / "checkpoints" / "best.keras")
     final, refit = selected, None
@@ -332,10 +332,11 @@ def lr_schedule(train_cfg, learning_rate: float) -> keras.callbacks.Callback | N
     return None
 
 
-def fit(model, train_ds, val_ds, train_cfg, learning_rate: float, out_dir: Path, verbose: int) -> pd.DataFrame:
+def fit(model, train_ds, val_ds, train_cfg, settings: dict, out_dir: Path, verbose: int) -> pd.DataFrame:
     """Train with early stopping, the LR schedule and a best-model checkpoint; return the history table."""
-    schedule = lr_schedule(train_cfg, learning_rate)
+    schedule = lr_schedule(train_cfg, float(settings["learning_rate"]))
     callbacks = [
+        *ema_callbacks(settings),  # first: the callbacks after it see the averaged weights
         keras.callbacks.EarlyStopping(train_cfg.monitor, patience=train_cfg.patience, restore_best_weights=True),
         *([schedule] if schedule else []),
         keras.callbacks.ModelCheckpoint(out_dir / "checkpoints" / "best.keras", train_cfg.monitor, save_best_only=True),
@@ -444,6 +445,7 @@ def check_config(cfg) -> None:
             (_fraction(a.embedding_dropout, allow_zero=True), f"arch.embedding_dropout={a.embedding_dropout!r}: use a number in [0, 1)"),
             (_fraction(a.recurrent_dropout, allow_zero=True), f"arch.recurrent_dropout={a.recurrent_dropout!r}: use a number in [0, 1)"),
             (_positive_number(a.learning_rate), f"arch.learning_rate={a.learning_rate!r}: use a positive number"),
+            (a.ema_momentum is None or _fraction(a.ema_momentum), f"arch.ema_momentum={a.ema_momentum!r}: use a number in (0, 1), e.g. 0.99, or null"),
         ]
     checks = [
         *arch_checks,
@@ -468,6 +470,8 @@ def check_config(cfg) -> None:
         if not ok:
             raise UserError(message)
     if cfg.tuner.kind != "none":
+        if "ema_momentum" in cfg.tuner.search_space and cfg.arch.get("ema_momentum") is None:  # the trials would validate raw weights
+            raise UserError("tuner.search_space.ema_momentum needs weight averaging on: set arch.ema_momentum too (e.g. 0.99)")
         tuning.distributed_env(cfg.tuner)  # a bad tuner.distributed setting fails here, before any work
     ranges = cfg.test_by_length
     if not (OmegaConf.is_list(ranges) and all(_is_length_range(r) for r in ranges)):

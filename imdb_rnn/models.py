@@ -81,6 +81,19 @@ def build_model(settings: dict, vocab_size: int, jit_compile: bool = False) -> k
     probability = layers.Dense(1, activation="sigmoid", name="positive")(x)
 
     model = keras.Model(token_ids, probability, name=f"{settings['cell']}_classifier")
-    optimizer = keras.optimizers.Adam(float(settings["learning_rate"]), clipnorm=settings.get("clipnorm"))
+    # ema_momentum: Keras keeps a moving average of the weights (Polyak averaging), which smooths out the
+    # last minibatches' noise; ema_callbacks puts it in the model for validation and checkpoints.
+    ema_momentum = settings.get("ema_momentum")
+    optimizer = keras.optimizers.Adam(
+        float(settings["learning_rate"]), clipnorm=settings.get("clipnorm"),
+        use_ema=ema_momentum is not None, ema_momentum=float(ema_momentum or 0.99),
+    )
     model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=["accuracy"], jit_compile=jit_compile)
     return model
+
+
+def ema_callbacks(settings: dict) -> list[keras.callbacks.Callback]:
+    """With arch.ema_momentum, the callback that swaps the averaged weights into the model for each
+    validation and at each epoch's end, so early stopping, checkpoints and the tuner all see (and keep)
+    the average. Goes first in a fit's callbacks; a fit that runs all its epochs ends on the average anyway."""
+    return [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if settings.get("ema_momentum") is not None else []

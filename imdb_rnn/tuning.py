@@ -22,7 +22,7 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from imdb_rnn import UserError
-from imdb_rnn.models import build_model
+from imdb_rnn.models import build_model, ema_callbacks
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +175,8 @@ def search(cfg, arch: dict, vocab_size: int, train_ds, val_ds, directory: Path, 
                      cfg.distributed.oracle_ip, cfg.distributed.oracle_port, tuner.project_dir)
         if role == "chief":  # search() only serves the oracle, and returns when every worker is done
             log.info("serving the oracle until the workers have run all the trials")
-        tuner.search(train_ds, validation_data=val_ds, callbacks=[*callbacks, TrialLog()], verbose=verbose, **fit_args)
+        # The trials are scored (and Hyperband's continued) on the averaged weights, as the retraining is.
+        tuner.search(train_ds, validation_data=val_ds, callbacks=[*ema_callbacks(arch), *callbacks, TrialLog()], verbose=verbose, **fit_args)
     if worker_trials is not None:
         keras.backend.clear_session()
         return None, None, pd.DataFrame(worker_trials)

@@ -123,6 +123,18 @@ def test_refit_learns_from_train_and_val_for_the_epochs_validation_chose(run_cli
     np.testing.assert_allclose(refit_history["learning_rate"], history["learning_rate"][: record["epochs"]])
 
 
+def test_weight_averaging_validates_checkpoints_and_keeps_the_averaged_weights(run_cli, tmp_path):
+    """arch.ema_momentum: the model kept is the one validation scored. metrics.json's val_loss is computed
+    afresh from the saved model's predictions; it equals the best epoch's val_loss in history.csv only if
+    the checkpoint holds the same (averaged) weights that validation saw."""
+    result = run_cli(*TINY, "train.epochs=3", "arch.ema_momentum=0.6", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    history = pd.read_csv(tmp_path / "history.csv")
+    assert metrics["model"]["ema_momentum"] == 0.6 and len(history) == 3
+    assert metrics["val_loss"] == pytest.approx(history["val_loss"].min(), abs=1e-5)
+
+
 def test_a_diverged_loss_stops_training_with_one_error_and_keeps_the_history(tmp_path):
     """job.train_and_log, behind both the training and the refit: NaN loss -> stop, history.csv, RuntimeError."""
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, activation="sigmoid")])
@@ -136,13 +148,15 @@ def test_a_diverged_loss_stops_training_with_one_error_and_keeps_the_history(tmp
 
 
 def test_extended_search_space_runs_a_real_search(run_cli, tmp_path):
-    """Every key of tuner/search_space=extended reaches the trials and the best settings."""
-    result = run_cli("experiment=quick", "tuner/search_space=extended", "tuner.epochs=1", "train.epochs=1",
-                     f"hydra.run.dir={tmp_path}")
+    """Every key of tuner/search_space=extended reaches the trials and the best settings; so does the
+    weight averaging's momentum, with the trials validated on the averaged weights."""
+    result = run_cli("experiment=quick", "tuner/search_space=extended", "tuner.epochs=1", "train.epochs=1", "arch.ema_momentum=0.9",
+                     "+tuner.search_space.ema_momentum={type:choice,values:[0.5,0.9]}", f"hydra.run.dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert {"learning_rate", "bidirectional", "head", "embedding_dropout"} <= set(metrics["best_hyperparameters"])
-    assert metrics["model"]["embedding_dropout"] == metrics["best_hyperparameters"]["embedding_dropout"]
+    assert {"learning_rate", "bidirectional", "head", "embedding_dropout", "ema_momentum"} <= set(metrics["best_hyperparameters"])
+    for key in ("embedding_dropout", "ema_momentum"):
+        assert metrics["model"][key] == metrics["best_hyperparameters"][key]
     assert len(pd.read_csv(tmp_path / "tuner_trials.csv")) == 2
 
 
@@ -199,6 +213,9 @@ def test_unknown_choices_fail_before_any_work(run_cli, tmp_path, overrides, frag
         (["train.lr_schedule=step"], ["train.lr_schedule='step'", "plateau, cosine or constant"]),
         (["train.jit_compile=maybe"], ["train.jit_compile='maybe'", "true or false"]),
         (["train.refit=later"], ["train.refit='later'", "true or false"]),
+        (["arch.ema_momentum=1"], ["arch.ema_momentum=1", "(0, 1)"]),
+        (["tuner=random", "+tuner.search_space.ema_momentum={type:choice,values:[0.9,0.99]}"],
+         ["tuner.search_space.ema_momentum", "arch.ema_momentum"]),
         (["train.shape_cost=-1"], ["train.shape_cost=-1", ">= 0"]),
         (["data.train_scope=everything"], ["data.train_scope='everything'", "use bucket or all"]),
         (["test_by_length=[[0,129],[175,130]]"], ["test_by_length=", "[min_len, max_len]"]),

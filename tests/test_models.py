@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from imdb_rnn import inputs
-from imdb_rnn.models import build_model
+from imdb_rnn.models import build_model, ema_callbacks
 
 
 def settings(cell, **kw):
@@ -104,3 +104,20 @@ def test_attention_head_survives_save_and_load(tmp_path):
     again = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)
     x = REVIEWS[1][None, :]
     np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+
+
+@pytest.mark.parametrize("swap", [True, False])
+def test_weight_averaging_is_what_validation_sees_and_what_training_leaves(swap):
+    """arch.ema_momentum: with ema_callbacks the last epoch's val_loss is that of the weights the model ends
+    with (the average); without them validation scores the raw weights, which differ."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(1, 50, size=(256, 20)).astype("int32")
+    y = (x[:, 0] > 25).astype("float32")
+    ema = settings("gru", ema_momentum=0.9)
+    keras.utils.set_random_seed(0)
+    model = build_model(ema, vocab_size=50)
+    history = model.fit(x[:192], y[:192], validation_data=(x[192:], y[192:]), epochs=2, batch_size=16, verbose=0,
+                        callbacks=ema_callbacks(ema) if swap else [])
+    final = model.evaluate(x[192:], y[192:], batch_size=16, verbose=0)[0]
+    assert (final == pytest.approx(history.history["val_loss"][-1], abs=1e-6)) == swap
+    assert ema_callbacks(settings("gru", ema_momentum=None)) == []
