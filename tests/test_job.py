@@ -149,7 +149,7 @@ def test_a_diverged_loss_stops_training_with_one_error_and_keeps_the_history(tmp
 
 def test_extended_search_space_runs_a_real_search(run_cli, tmp_path):
     """Every key of tuner/search_space=extended reaches the trials and the best settings; so does the
-    weight averaging's momentum, with the trials validated on the averaged weights."""
+    weight averaging's momentum."""
     result = run_cli("experiment=quick", "tuner/search_space=extended", "tuner.epochs=1", "train.epochs=1", "arch.ema_momentum=0.9",
                      "+tuner.search_space.ema_momentum={type:choice,values:[0.5,0.9]}", f"hydra.run.dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-2000:]
