@@ -443,6 +443,7 @@ def check_config(cfg) -> None:
             (_positive_int(a.num_layers), f"arch.num_layers={a.num_layers!r}: use a positive integer"),
             (_fraction(a.dropout, allow_zero=True), f"arch.dropout={a.dropout!r}: use a number in [0, 1)"),
             (_fraction(a.embedding_dropout, allow_zero=True), f"arch.embedding_dropout={a.embedding_dropout!r}: use a number in [0, 1)"),
+            (_fraction(a.word_dropout, allow_zero=True), f"arch.word_dropout={a.word_dropout!r}: use a number in [0, 1)"),
             (_fraction(a.recurrent_dropout, allow_zero=True), f"arch.recurrent_dropout={a.recurrent_dropout!r}: use a number in [0, 1)"),
             (_positive_number(a.learning_rate), f"arch.learning_rate={a.learning_rate!r}: use a positive number"),
             (a.ema_momentum is None or _fraction(a.ema_momentum), f"arch.ema_momentum={a.ema_momentum!r}: use a number in (0, 1), e.g. 0.99, or null"),

@@ -1,4 +1,4 @@
-"""The classifier: Embedding -> [SpatialDropout] -> recurrent layer(s) -> head -> Dropout -> Dense(sigmoid).
+"""The classifier: Embedding -> [word dropout] [SpatialDropout] -> recurrent layer(s) -> head -> Dropout -> Dense(sigmoid).
 
 Padding id 0 is masked all the way through, so a review's prediction does not depend on how much
 padding its batch needed.
@@ -60,6 +60,10 @@ def build_model(settings: dict, vocab_size: int, jit_compile: bool = False) -> k
     num_layers, head = int(settings["num_layers"]), settings["head"]
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
     x = layers.Embedding(vocab_size, int(settings["embedding_dim"]), mask_zero=True)(token_ids)
+    if settings.get("word_dropout"):
+        # Drops whole words (each step's vector at once), as if unknown: no single word, such as a name
+        # learned by heart, can decide a review.
+        x = layers.Dropout(float(settings["word_dropout"]), noise_shape=(None, None, 1), name="word_dropout")(x)
     if settings.get("embedding_dropout"):
         # Drops whole embedding channels for a review (all its steps at once): a regulariser against
         # the embedding table memorising the training reviews, which an IMDb model does within two epochs.

@@ -208,6 +208,7 @@ def test_unknown_choices_fail_before_any_work(run_cli, tmp_path, overrides, frag
         (["train.epochs=0"], ["train.epochs=0", "positive integer"]),
         (["arch.embedding_dropout=1"], ["arch.embedding_dropout=1", "[0, 1)"]),
         (["arch.recurrent_dropout=-0.1"], ["arch.recurrent_dropout=-0.1", "[0, 1)"]),
+        (["arch.word_dropout=1"], ["arch.word_dropout=1", "[0, 1)"]),
         (["data.val_fraction=1.5"], ["data.val_fraction"]),
         (["data.val_split=film"], ["data.val_split='film'", "random or movie"]),
         (["train.lr_schedule=step"], ["train.lr_schedule='step'", "plateau, cosine or constant"]),

@@ -20,7 +20,7 @@ REVIEWS = [np.random.default_rng(i).integers(1, 50, size=n).astype(np.int32) for
 @pytest.mark.parametrize(
     "variant",
     [{}, {"bidirectional": True}, {"num_layers": 2}, {"head": "mean"}, {"head": "max", "bidirectional": True}, {"head": "attention"},
-     {"embedding_dropout": 0.3}, {"recurrent_dropout": 0.3, "num_layers": 2}],
+     {"embedding_dropout": 0.3}, {"word_dropout": 0.3}, {"recurrent_dropout": 0.3, "num_layers": 2}],
 )
 def test_prediction_alone_equals_prediction_in_a_padded_batch(cell, variant):
     keras.utils.set_random_seed(0)
@@ -104,6 +104,20 @@ def test_attention_head_survives_save_and_load(tmp_path):
     again = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)
     x = REVIEWS[1][None, :]
     np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+
+
+def test_word_dropout_drops_whole_words_in_training_only():
+    """arch.word_dropout: in training each word's vector is dropped whole (all zeros) or kept whole
+    (scaled by 1 / (1 - rate)); at inference every word is kept."""
+    keras.utils.set_random_seed(0)
+    model = build_model(settings("gru", word_dropout=0.5), vocab_size=50)
+    embed, drop = model.get_layer(index=1), model.get_layer("word_dropout")
+    vectors = embed(np.stack([REVIEWS[3][:100], REVIEWS[5][:100]]))
+    dropped = np.asarray(drop(vectors, training=True))
+    zeroed = np.all(dropped == 0, axis=-1)
+    np.testing.assert_allclose(dropped[~zeroed], 2 * np.asarray(vectors)[~zeroed], rtol=1e-6)
+    assert 0.35 < zeroed.mean() < 0.65  # about half the 200 words
+    np.testing.assert_array_equal(np.asarray(drop(vectors, training=False)), np.asarray(vectors))
 
 
 @pytest.mark.parametrize("swap", [True, False])
