@@ -59,6 +59,8 @@ TOKENIZER_RULES = {
     "oov_id": OOV,
     "first_word_id": FIRST_WORD_ID,
 }
+# Which tokens a review longer than max_len keeps (imdb_rnn.inputs.truncate): its first, its last, or both ends.
+KEEP_SIDES = ("first", "last", "both")
 
 
 def tokenize(text: str) -> list[str]:

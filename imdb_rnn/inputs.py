@@ -14,9 +14,13 @@ KEEP = -2  # in padded_lengths: one more length did not help this group, it stay
 
 
 def truncate(seqs: list[np.ndarray], max_len: int | None, keep: str) -> list[np.ndarray]:
-    """Cap reviews at max_len tokens, keeping their `first` or `last` tokens."""
+    """Cap reviews at max_len tokens, keeping their `first` or `last` tokens, or `both` ends: the first
+    half (rounded up) and the last half, as if the middle were cut out."""
     if not max_len:
         return seqs
+    if keep == "both":
+        head, tail = (max_len + 1) // 2, max_len // 2
+        return [s if len(s) <= max_len else np.concatenate([s[:head], s[len(s) - tail:]]) for s in seqs]
     return [s[:max_len] if keep == "first" else s[-max_len:] for s in seqs]
 
 

@@ -153,8 +153,8 @@ def check_tokenizer(spec, where: str) -> None:
         raise UserError(f"{where}: vocab_size={vocab_size!r} does not match its {len(words)} words: {fix}")
     if not (max_len is None or (_is_int(max_len) and max_len > 0)):
         raise UserError(f"{where}: max_len={max_len!r} is neither null nor a positive integer: {fix}")
-    if spec.get("keep") not in ("first", "last"):
-        raise UserError(f"{where}: keep={spec.get('keep')!r} is neither 'first' nor 'last': {fix}")
+    if spec.get("keep") not in data.KEEP_SIDES:
+        raise UserError(f"{where}: keep={spec.get('keep')!r} is not one of {', '.join(data.KEEP_SIDES)}: {fix}")
 
 
 def _is_int(value) -> bool:
@@ -374,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     if table["truncated"].any():
         print(
             f"note: {int(table['truncated'].sum())} review(s) (words marked *) longer than the model's max_len={predictor.max_len} tokens "
-            f"were cut to their {predictor.keep} {predictor.max_len}, as in training",
+            f"were cut to {predictor.max_len} tokens as in training (keep={predictor.keep}: its first, last or both ends)",
             file=sys.stderr,
         )
     return 0

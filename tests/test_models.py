@@ -94,6 +94,8 @@ def test_truncation_keeps_the_chosen_end():
     review = np.arange(1, 11, dtype=np.int32)
     assert list(inputs.truncate([review], 4, "first")[0]) == [1, 2, 3, 4]
     assert list(inputs.truncate([review], 4, "last")[0]) == [7, 8, 9, 10]
+    assert list(inputs.truncate([review], 5, "both")[0]) == [1, 2, 3, 9, 10]  # the middle cut out
+    assert list(inputs.truncate([review[:5]], 5, "both")[0]) == [1, 2, 3, 4, 5]  # short enough: untouched
     assert inputs.truncate([review], None, "last")[0] is review
 
 

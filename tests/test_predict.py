@@ -76,9 +76,10 @@ def test_predictions_keep_input_order_and_ignore_batching(predictor, job_predict
     np.testing.assert_allclose(together, alone, atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize("keep", ["first", "last"])
+@pytest.mark.parametrize("keep", ["first", "last", "both"])
 def test_long_reviews_are_cut_like_training(predictor, quick_job, keep):
-    """With tokenizer.json max_len=k, a review is read as training read it: its first or last k token ids."""
+    """With tokenizer.json max_len=k, a review is read as training read it: its first or last k token ids,
+    or both ends."""
     spec = json.loads((quick_job / "tokenizer.json").read_text(encoding="utf-8"))
     k = 6
     capped = Predictor(predictor.model, {**spec, "max_len": k, "keep": keep})
@@ -88,8 +89,10 @@ def test_long_reviews_are_cut_like_training(predictor, quick_job, keep):
     assert len(ids) == len(words) + 1 > k and capped.truncated([ids]).all()
     if keep == "first":  # start token + the first k - 1 words
         expected = predictor.predict([" ".join(words[: k - 1])])[0]
-    else:  # the last k ids, start token gone
+    elif keep == "last":  # the last k ids, start token gone
         expected = float(predictor.model.predict(ids[None, -k:], verbose=0)[0, 0])
+    else:  # start token + the first k/2 - 1 words, then the last k/2 words
+        expected = predictor.predict([" ".join(words[: k // 2 - 1] + words[-k // 2 :])])[0]
     assert capped.predict([text])[0] == pytest.approx(expected, abs=1e-5)
     assert capped.predict([" ".join(words[:2])])[0] == pytest.approx(predictor.predict([" ".join(words[:2])])[0], abs=1e-5)
 
@@ -158,13 +161,17 @@ def _break(kind: str, run: Path) -> str:
         extra = [f"word{i}" for i in range(10)]
         (run / "tokenizer.json").write_text(json.dumps({**spec, "words": spec["words"] + extra, "vocab_size": spec["vocab_size"] + 10}))
         return "different jobs"
+    if kind == "tokenizer keeps an unknown side":
+        spec = json.loads((run / "tokenizer.json").read_text(encoding="utf-8"))
+        (run / "tokenizer.json").write_text(json.dumps({**spec, "max_len": 100, "keep": "middle"}))
+        return "first, last, both"
     raise AssertionError(kind)
 
 
 BROKEN = [
     "no model.keras", "job still running", "job failed", "no metrics.json", "model.keras not an archive",
     "model.keras foreign zip", "tokenizer of another format", "tokenizer not JSON",
-    "tokenizer words do not match vocab_size", "tokenizer from a bigger vocabulary",
+    "tokenizer words do not match vocab_size", "tokenizer from a bigger vocabulary", "tokenizer keeps an unknown side",
 ]
 
 
