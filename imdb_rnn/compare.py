@@ -1,8 +1,8 @@
-"""Compare finished jobs: `python -m imdb_rnn.compare PATH [PATH ...] [--output DIR] [--baseline PATH]`.
+"""Compare finished jobs: `python -m imdb_rnn.compare PATH [PATH ...] [--output DIR] [--baseline PATH] [--blend]`.
 
 PATHs are sweep dirs, job dirs, or glob patterns (quoted, so compare expands them); every job dir
 found inside them (a dir with metrics.json or .hydra/) is read. Nothing is retrained: only the files
-the jobs wrote are read (metrics.json, history.csv, predictions.csv, .hydra/overrides.yaml,
+the jobs wrote are read (metrics.json, history.csv, [val_]predictions.csv, .hydra/overrides.yaml,
 config.yaml). Writes, into --output (default: the sweep dir when one is given, else the inputs'
 common parent):
 
@@ -15,7 +15,9 @@ common parent):
   diff.csv      with --baseline (e.g. the same sweep before a change): test accuracy per cell, both
                 sides and their difference;
   ensembles.csv when a cell has several seeds: the test accuracy of their averaged probability
-                (a seed ensemble), per bucket.
+                (a seed ensemble), per bucket;
+  blends.csv    with --blend: the accuracy of the mean probability of a bucket's cells (e.g. a GRU and
+                the linear baseline), seed by seed on validation and test, then over all seeds.
 
 and prints the architecture x bucket table of test accuracy (best per bucket marked *) and what did
 not complete. A job scored on several length ranges (a bucket=all job: metrics.json test_by_length) also
@@ -296,29 +298,84 @@ def ensemble_table(table: pd.DataFrame) -> pd.DataFrame:
     for (_, bucket), group in done.groupby([done.apply(cell_label, axis=1), "bucket"], sort=False):
         if len(group) < 2:
             continue
-        predictions = [_read_predictions(Path(job_dir)) for job_dir in group["job_dir"]]
-        if any(p is None for p in predictions):
+        test = _mean_probability([_read_predictions(Path(job_dir)) for job_dir in group["job_dir"]])
+        if test is None:
             continue  # a job without its predictions: no ensemble to score
-        probability = pd.concat([p.set_index("review_id")["probability"] for p in predictions], axis=1, join="inner")
-        reviews = predictions[0].set_index("review_id").loc[probability.index]
-        correct = (probability.mean(axis=1) > 0.5) == (reviews["label"] == 1)  # as job.accuracy
         first = group.iloc[0]
-        ranges = [(first["variant"], bucket, first["min_len"], first["max_len"], correct)]
-        try:  # the ranges any of them was scored on (a job from before test_by_length has none)
-            by_length = max((json.loads(text or "{}") for text in group["test_by_length"]), key=len)
-            for name in by_length if len(by_length) > 1 else ():
-                low, high = _range_edges(name)
-                variant = f"{first['variant']} (bucket {bucket})".strip()
-                ranges.append((variant, name, low, high, correct[reviews["length"].between(low, high)]))
-        except (ValueError, TypeError, AttributeError):
-            pass  # not what imdb_rnn writes: the cell's own bucket is still scored
-        for variant, name, low, high, hits in ranges:
-            if len(hits):
-                rows.append({"architecture": first["architecture"], "variant": variant, "bucket": name, "min_len": low,
-                             "max_len": high, "n_models": len(group), "n_test": len(hits),
-                             "test_accuracy": float(hits.mean()), "status": "complete"})
+        variant = f"{first['variant']} (bucket {bucket})".strip()
+        for name, low, high, hits in _scored_ranges(group, bucket, test):
+            rows.append({"architecture": first["architecture"], "variant": first["variant"] if name == bucket else variant,
+                         "bucket": name, "min_len": low, "max_len": high, "n_models": len(group), "n_test": len(hits),
+                         "test_accuracy": float(hits.mean()), "status": "complete"})
     return pd.DataFrame(rows, columns=["architecture", "variant", "bucket", "min_len", "max_len", "n_models", "n_test",
                                        "test_accuracy", "status"])
+
+
+def blend_table(table: pd.DataFrame) -> pd.DataFrame:
+    """blends.csv (--blend): per bucket, the mean probability of every cell there (e.g. a GRU and the
+    linear baseline), seed by seed: jobs of one seed share their validation reviews, so each seed's
+    blend is scored on validation too, against its cells' own val_accuracy. Then the blend of all
+    seeds (seed "all", test only: each seed validated on reviews the others learned from)."""
+    done = table[(table["status"] == "complete") & table["seed"].notna()].assign(cell=lambda t: t.apply(cell_label, axis=1))
+    rows = []
+    for bucket, group in done.groupby("bucket", sort=False):
+        cells = list(dict.fromkeys(group["cell"]))
+        seeds = set.intersection(*(set(group.loc[group["cell"] == c, "seed"]) for c in cells))
+        if len(cells) < 2 or not seeds:
+            continue
+        group = group[group["seed"].isin(seeds)].drop_duplicates(["cell", "seed"])
+        blends = []
+        for seed, jobs in sorted(group.groupby("seed"), key=lambda kv: kv[0]):
+            test = _mean_probability([_read_predictions(Path(d)) for d in jobs["job_dir"]])
+            val = _mean_probability([_read_predictions(Path(d), "val_predictions.csv") for d in jobs["job_dir"]])
+            if test is None:
+                continue
+            blends.append(test)
+            val_scores = {"n_val": len(val) if val is not None else pd.NA,
+                          "val_accuracy": float(_correct(val).mean()) if val is not None else math.nan,
+                          "best_cell_val_accuracy": float(jobs["val_accuracy"].max())}
+            rows += _blend_rows(jobs, bucket, str(seed), test, cells, val_scores)
+        if len(blends) > 1:
+            rows += _blend_rows(group, bucket, "all", _mean_probability(blends), cells, {})
+    return pd.DataFrame(rows, columns=["cells", "of_bucket", "seed", "bucket", "min_len", "max_len", "n_models", "n_val",
+                                       "val_accuracy", "best_cell_val_accuracy", "n_test", "test_accuracy"])
+
+
+def _blend_rows(jobs: pd.DataFrame, bucket: str, seed: str, test: pd.DataFrame, cells: list[str], val_scores: dict) -> list[dict]:
+    return [{"cells": " + ".join(cells), "of_bucket": bucket, "seed": seed, "bucket": name, "min_len": low, "max_len": high,
+             "n_models": len(jobs),
+             **(val_scores if name == bucket else {}), "n_test": len(hits), "test_accuracy": float(hits.mean())}
+            for name, low, high, hits in _scored_ranges(jobs, bucket, test)]
+
+
+def _mean_probability(predictions: list[pd.DataFrame | None]) -> pd.DataFrame | None:
+    """The reviews all of them predicted (review_id, length, label) with their mean probability; None
+    when one is missing."""
+    if not predictions or any(p is None for p in predictions):
+        return None
+    probability = pd.concat([p.set_index("review_id")["probability"] for p in predictions], axis=1, join="inner")
+    reviews = predictions[0].set_index("review_id").loc[probability.index, ["length", "label"]]
+    return reviews.assign(probability=probability.mean(axis=1)).reset_index()
+
+
+def _correct(predictions: pd.DataFrame) -> pd.Series:
+    return (predictions["probability"] > 0.5) == (predictions["label"] == 1)  # as job.accuracy
+
+
+def _scored_ranges(group: pd.DataFrame, bucket: str, predictions: pd.DataFrame) -> list[tuple]:
+    """(range name, min_len, max_len, correct or not per review) for the group's bucket, then for each
+    test_by_length range any of its jobs was scored on (a bucket=all job), empty ranges left out."""
+    correct = _correct(predictions)
+    first = group.iloc[0]
+    ranges = [(bucket, first["min_len"], first["max_len"], correct)]
+    try:  # the ranges any of them was scored on (a job from before test_by_length has none)
+        by_length = max((json.loads(text or "{}") for text in group["test_by_length"]), key=len)
+        for name in by_length if len(by_length) > 1 else ():
+            low, high = _range_edges(name)
+            ranges.append((name, low, high, correct[predictions["length"].between(low, high)]))
+    except (ValueError, TypeError, AttributeError):
+        pass  # not what imdb_rnn writes: the group's own bucket is still scored
+    return [r for r in ranges if len(r[3])]
 
 
 # --- terminal output ---------------------------------------------------------------------------
@@ -360,6 +417,25 @@ def format_grid(table: pd.DataFrame, grid: pd.DataFrame, title: str, diff: bool 
         cells = [str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(line, widths))]
         text.append("  ".join(cells))
     return "\n".join(text)
+
+
+def format_blends(blends: pd.DataFrame) -> str:
+    """Per bucket blended: one row per seed (then "all"), validation accuracy against the best of its
+    cells, test accuracy per range."""
+    if blends.empty:
+        return "Blends: none (--blend needs two or more cells in one bucket with a seed in common)"
+    parts = []
+    for (cells, bucket), rows in blends.groupby(["cells", "of_bucket"], sort=False):
+        grid = rows.pivot_table(index="seed", columns="bucket", values="test_accuracy", sort=False).rename_axis(None) * 100
+        grid.columns.name = "seed"
+        val = rows[rows["bucket"] == bucket].set_index("seed")
+        grid.insert(0, "val (best cell)", [
+            "-" if pd.isna(val.loc[seed, "val_accuracy"]) else
+            f"{100 * val.loc[seed, 'val_accuracy']:.2f} ({100 * val.loc[seed, 'best_cell_val_accuracy']:.2f})"
+            for seed in grid.index])
+        parts.append(f"Blend of {cells}, bucket {bucket}: accuracy (%) of the mean probability, "
+                     "seed by seed; test per length range (blends.csv):\n" + grid.to_string(float_format=lambda v: f"{v:.2f}"))
+    return "\n\n".join(parts)
 
 
 def format_problems(table: pd.DataFrame) -> str:
@@ -419,9 +495,9 @@ def _read_csv(path: Path) -> pd.DataFrame | None:
         return None
 
 
-def _read_predictions(job_dir: Path) -> pd.DataFrame | None:
-    """A job's predictions.csv, or None when it is missing or not what imdb_rnn writes."""
-    predictions = _read_csv(job_dir / "predictions.csv")
+def _read_predictions(job_dir: Path, name: str = "predictions.csv") -> pd.DataFrame | None:
+    """A job's predictions.csv (or val_predictions.csv), or None when it is missing or not what imdb_rnn writes."""
+    predictions = _read_csv(job_dir / name)
     return predictions if predictions is not None and set(PREDICTION_COLUMNS) <= set(predictions.columns) else None
 
 
@@ -498,6 +574,9 @@ def main(argv: list[str] | None = None) -> int:
                         "default: the sweep dir when one is given, else the inputs' common parent")
     parser.add_argument("--baseline", metavar="PATH", help="another sweep (e.g. before a change): per-cell differences "
                         "in test accuracy go to the terminal, diff.csv and the report")
+    parser.add_argument("--blend", action="store_true", help="also score the mean probability of all the cells in a "
+                        "bucket (e.g. a GRU and the linear baseline), seed by seed on validation and test, and over all "
+                        "seeds (blends.csv)")
     args = parser.parse_args(argv)
     try:
         jobs, unrelated = collect(args.paths)
@@ -534,6 +613,10 @@ def main(argv: list[str] | None = None) -> int:
     if len(ensembles):
         artifacts.write_csv(out / "ensembles.csv", ensembles)
         written.append(out / "ensembles.csv")
+    blends = blend_table(table) if args.blend else None
+    if blends is not None:
+        artifacts.write_csv(out / "blends.csv", blends)
+        written.append(out / "blends.csv")
     artifacts.write_text(out / "report.html", build_report(table, grid, diff, diff_g, title))
     written.append(out / "report.html")
 
@@ -546,6 +629,8 @@ def main(argv: list[str] | None = None) -> int:
         ensemble_grid = accuracy_grid(ensembles).dropna(how="all")
         print("\n" + format_grid(ensembles, ensemble_grid, "Seed ensembles: test accuracy (%) of the mean probability "
                                   "of each cell's seeds (ensembles.csv):"))
+    if blends is not None:
+        print("\n" + format_blends(blends))
     problems = format_problems(table)
     if problems:
         print("\n" + problems)

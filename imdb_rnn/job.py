@@ -92,10 +92,11 @@ def run_job(cfg, out_dir: Path) -> dict:
     # --- artifacts; metrics.json last -------------------------------------------------------------
     trained.save(out_dir)
     artifacts.write_json(out_dir / "tokenizer.json", tokenizer_spec(corpus, vocab_size, cfg.data))
-    artifacts.write_csv(
-        out_dir / "predictions.csv",
-        pd.DataFrame({"review_id": test.ids, "length": test.lengths, "label": test.labels, "probability": probability["test"]}),
-    )
+    for name, split in (("predictions.csv", test), ("val_predictions.csv", val)):  # val: from the model validation chose
+        probs = probability["test" if split is test else "val"]
+        artifacts.write_csv(
+            out_dir / name, pd.DataFrame({"review_id": split.ids, "length": split.lengths, "label": split.labels, "probability": probs})
+        )
     history, trials = trained.history, trained.trials
     figures = [] if history is None else [plots.training_curves(history)]
     if trials is not None and trials["score"].notna().any():

@@ -241,3 +241,39 @@ def test_seed_ensembles_score_the_mean_probability(tmp_path, capsys):
     printed = out.split("Seed ensembles")[1].splitlines()
     assert next(line for line in printed if line.startswith("gru (bucket all)")).split()[3:] == ["100.0*", "100.0*", "-"]
     assert not any(line.startswith("lstm") for line in printed)
+
+
+def test_blends_average_the_cells_of_a_bucket_seed_by_seed(tmp_path, capsys):
+    """--blend: a GRU and the linear baseline on the same reviews, each right on 3 of 4 and sure only
+    where right, blend to 4 of 4, on validation (per seed, the reviews both held out) and on test, also
+    per length range; a seed only one cell has is not blended."""
+    labels, lengths = [1, 1, 0, 0], [50, 60, 700, 800]
+    sure_but_one_wrong = {"gru": [0.9, 0.4, 0.1, 0.1], "tfidf_lr": [0.9, 0.9, 0.6, 0.1]}  # wrong on b / on c, unsure
+    for arch, seeds in (("gru", (1, 2, 3)), ("tfidf_lr", (1, 2))):
+        for seed in seeds:
+            job = make_job(tmp_path / "s" / f"{arch},seed={seed}", arch, (0, 2494), 0.5, overrides=[f"seed={seed}"], seed=seed)
+            for name, ids in (("predictions.csv", "abcd"), ("val_predictions.csv", "wxyz")):
+                pd.DataFrame({"review_id": list(ids), "length": lengths, "label": labels,
+                              "probability": sure_but_one_wrong[arch]}).to_csv(job / name, index=False)
+            metrics = json.loads((job / "metrics.json").read_text())
+            metrics["bucket"] = {"name": "all", "min_len": 0, "max_len": None, "scheme": "fixed"}
+            metrics["test_by_length"] = {"0_129": {"reviews": 2, "accuracy": 0.5}, "598_2494": {"reviews": 2, "accuracy": 0.5}}
+            metrics["val_accuracy"] = 0.75
+            (job / "metrics.json").write_text(json.dumps(metrics))
+    assert compare.main([str(tmp_path / "s"), "--blend"]) == 0
+    out = capsys.readouterr().out
+    blends = pd.read_csv(tmp_path / "s" / "blends.csv", dtype={"seed": str})
+    assert set(blends["cells"]) == {"gru + tfidf_lr"} and set(blends["of_bucket"]) == {"all"}
+    assert list(blends["seed"].unique()) == ["1", "2", "all"]  # seed 3: the GRU's only
+    assert (blends["test_accuracy"] == 1.0).all() and set(blends["n_models"]) == {2, 4}
+    own = blends[blends["bucket"] == "all"].set_index("seed")
+    assert list(own.loc[["1", "2"], "val_accuracy"]) == [1.0, 1.0] and list(own.loc[["1", "2"], "n_val"]) == [4, 4]
+    assert list(own.loc[["1", "2"], "best_cell_val_accuracy"]) == [0.75, 0.75] and pd.isna(own.loc["all", "val_accuracy"])
+    assert set(blends.loc[blends["bucket"] != "all", "bucket"]) == {"0_129", "598_2494"}
+    table = out.split("Blend of gru + tfidf_lr, bucket all")[1].splitlines()
+    assert table[1].split() == ["seed", "val", "(best", "cell)", "all", "0_129", "598_2494"]
+    assert table[2].split() == ["1", "100.00", "(75.00)", "100.00", "100.00", "100.00"]
+    assert table[4].split() == ["all", "-", "100.00", "100.00", "100.00"]
+    # without --blend, nothing of the kind
+    assert compare.main([str(tmp_path / "s")]) == 0
+    assert "Blend of" not in capsys.readouterr().out

@@ -44,6 +44,12 @@ def test_quick_job_writes_every_artifact(quick_job):
     # the recorded test accuracy is the one these predictions give
     accuracy = ((predictions["probability"] > 0.5) == predictions["label"]).mean()
     assert accuracy == pytest.approx(metrics["test_accuracy"], abs=1e-6)
+    # and the validation reviews', none of them a test review
+    val_predictions = pd.read_csv(quick_job / "val_predictions.csv")
+    assert list(val_predictions.columns) == list(predictions.columns) and len(val_predictions) == metrics["n_val"]
+    assert not set(val_predictions["review_id"]) & set(predictions["review_id"])
+    val_accuracy = ((val_predictions["probability"] > 0.5) == val_predictions["label"]).mean()
+    assert val_accuracy == pytest.approx(metrics["val_accuracy"], abs=1e-6)
     # bucket=all is also scored on each classic length range that holds sample test reviews
     by_length = metrics["test_by_length"]
     assert len(by_length) > 1 and sum(r["reviews"] for r in by_length.values()) <= metrics["n_test"]
@@ -116,6 +122,9 @@ def test_refit_learns_from_train_and_val_for_the_epochs_validation_chose(run_cli
     assert ((predictions["probability"] > 0.5) == predictions["label"]).mean() == pytest.approx(refit["test_accuracy"], abs=1e-9)
     plain_predictions = pd.read_csv(tmp_path / "plain" / "predictions.csv")
     assert not np.allclose(predictions["probability"], plain_predictions["probability"])
+    # while val_predictions.csv is the early-stopped model's, as the validation scores are
+    val_predictions = [pd.read_csv(tmp_path / name / "val_predictions.csv") for name in ("plain", "refit")]
+    pd.testing.assert_frame_equal(*val_predictions)
     # each refit epoch ran at the rate that epoch had when validation chose
     history = pd.read_csv(tmp_path / "refit" / "history.csv")
     refit_history = pd.read_csv(tmp_path / "refit" / "refit_history.csv")
