@@ -330,6 +330,8 @@ def blend_table(table: pd.DataFrame) -> pd.DataFrame:
             val = _mean_probability([_read_predictions(Path(d), "val_predictions.csv") for d in jobs["job_dir"]])
             if test is None:
                 continue
+            if val is not None and (jobs["n_val"] != len(val)).any():
+                val = None  # they held out different reviews (another val_fraction, say): no common validation
             blends.append(test)
             val_scores = {"n_val": len(val) if val is not None else pd.NA,
                           "val_accuracy": float(_correct(val).mean()) if val is not None else math.nan,

@@ -92,10 +92,11 @@ def run_job(cfg, out_dir: Path) -> dict:
     # --- artifacts; metrics.json last -------------------------------------------------------------
     trained.save(out_dir)
     artifacts.write_json(out_dir / "tokenizer.json", tokenizer_spec(corpus, vocab_size, cfg.data))
-    for name, split in (("predictions.csv", test), ("val_predictions.csv", val)):  # val: from the model validation chose
-        probs = probability["test" if split is test else "val"]
+    # Each review's probability, test and validation (the latter from the model validation chose, as its scores).
+    for file, name, split in (("predictions.csv", "test", test), ("val_predictions.csv", "val", val)):
         artifacts.write_csv(
-            out_dir / name, pd.DataFrame({"review_id": split.ids, "length": split.lengths, "label": split.labels, "probability": probs})
+            out_dir / file,
+            pd.DataFrame({"review_id": split.ids, "length": split.lengths, "label": split.labels, "probability": probability[name]}),
         )
     history, trials = trained.history, trained.trials
     figures = [] if history is None else [plots.training_curves(history)]

@@ -258,7 +258,7 @@ def test_blends_average_the_cells_of_a_bucket_seed_by_seed(tmp_path, capsys):
             metrics = json.loads((job / "metrics.json").read_text())
             metrics["bucket"] = {"name": "all", "min_len": 0, "max_len": None, "scheme": "fixed"}
             metrics["test_by_length"] = {"0_129": {"reviews": 2, "accuracy": 0.5}, "598_2494": {"reviews": 2, "accuracy": 0.5}}
-            metrics["val_accuracy"] = 0.75
+            metrics["val_accuracy"], metrics["n_val"] = 0.75, 4
             (job / "metrics.json").write_text(json.dumps(metrics))
     assert compare.main([str(tmp_path / "s"), "--blend"]) == 0
     out = capsys.readouterr().out
@@ -274,6 +274,14 @@ def test_blends_average_the_cells_of_a_bucket_seed_by_seed(tmp_path, capsys):
     assert table[1].split() == ["seed", "val", "(best", "cell)", "all", "0_129", "598_2494"]
     assert table[2].split() == ["1", "100.00", "(75.00)", "100.00", "100.00", "100.00"]
     assert table[4].split() == ["all", "-", "100.00", "100.00", "100.00"]
+    # jobs of one seed that held out different reviews have no validation score in common
+    val = pd.read_csv(tmp_path / "s" / "tfidf_lr,seed=2" / "val_predictions.csv")
+    val.assign(review_id=list("pqrs")).to_csv(tmp_path / "s" / "tfidf_lr,seed=2" / "val_predictions.csv", index=False)
+    assert compare.main([str(tmp_path / "s"), "--blend"]) == 0
+    own = pd.read_csv(tmp_path / "s" / "blends.csv", dtype={"seed": str}).query("bucket == 'all'").set_index("seed")
+    assert own.loc["1", "val_accuracy"] == 1.0 and pd.isna(own.loc["2", "val_accuracy"]) and own.loc["2", "test_accuracy"] == 1.0
+    printed = capsys.readouterr().out.split("Blend of")[1].splitlines()
+    assert next(line for line in printed if line.startswith("2 ")).split()[:2] == ["2", "-"]
     # without --blend, nothing of the kind
     assert compare.main([str(tmp_path / "s")]) == 0
     assert "Blend of" not in capsys.readouterr().out
