@@ -327,9 +327,9 @@ def blend_table(table: pd.DataFrame) -> pd.DataFrame:
         blends = []
         for seed, jobs in sorted(group.groupby("seed"), key=lambda kv: kv[0]):
             test = _mean_probability([_read_predictions(Path(d)) for d in jobs["job_dir"]])
-            val = _mean_probability([_read_predictions(Path(d), "val_predictions.csv") for d in jobs["job_dir"]])
             if test is None:
                 continue
+            val = _mean_probability([_read_predictions(Path(d), "val_predictions.csv") for d in jobs["job_dir"]])
             if val is not None and (jobs["n_val"] != len(val)).any():
                 val = None  # they held out different reviews (another val_fraction, say): no common validation
             blends.append(test)
