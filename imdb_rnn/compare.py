@@ -24,7 +24,8 @@ not complete. A job scored on several length ranges (a bucket=all job: metrics.j
 gets a row of its own per range in that table and the heatmap, "lstm (bucket all)", so a generalist reads
 against the per-bucket jobs. Jobs that differ only in their seed share a cell: the table gives their mean
 ± standard deviation. Jobs whose settings differ in more than arch, bucket and seed (two sweeps with
-different overrides) are told apart by those overrides ("lstm tuner=none").
+different overrides) are told apart by those overrides ("lstm tuner=none"); the settings the jobs
+resolved (config.yaml) decide, not the spelling (see `variants`).
 """
 
 import argparse
@@ -33,6 +34,7 @@ import json
 import math
 import os
 import sys
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import pandas as pd
@@ -48,6 +50,9 @@ CELL_KEYS = {"arch", "bucket", "bucket.min_len", "bucket.max_len", "bucket.index
 NEUTRAL_KEYS = {"data.cache_dir", "threads.intra_op", "threads.inter_op", "keras_verbose"}
 # Repeats of one setting: jobs that differ only here are pooled into one cell (mean ± std).
 REPEAT_KEYS = {"seed"}
+# Resolved settings (config.yaml) that never tell jobs apart: the cell's bucket, the repeat, threads,
+# verbosity, where the cache is, the ranges a job is scored on.
+CONFIG_IGNORED = {"bucket", "seed", "threads", "keras_verbose", "data.cache_dir", "test_by_length"}
 SCORES = ["test_loss", "test_accuracy", "val_loss", "val_accuracy", "train_loss", "train_accuracy"]
 COUNTS = ["n_train", "n_val", "n_test", "epochs_run"]
 TIMES = ["data_wall_s", "tuning_wall_s", "training_wall_s", "evaluation_wall_s", "total_wall_s"]
@@ -199,15 +204,74 @@ def collect(paths: list[str]) -> tuple[list[Path], list[Path]]:
     return unique, [p.resolve() for p in dict.fromkeys(unrelated) if p.resolve() not in unique]
 
 
+def variants(jobs: list[Path], archs: list) -> list[str]:
+    """Each job's variant: its overrides beyond arch, bucket and seed, less those every job shares
+    (tuner=none, ...). What decides is the settings the job learned with (its resolved config.yaml):
+    jobs of one arch with the same settings share one spelling, the one most of them used, however
+    each was spelled (`experiment=best_gru` and `experiment=best_gru arch.ema_momentum=0.99` are one
+    recipe); jobs spelled alike whose settings differ (a default changed between them) get the
+    settings that differ added, "experiment=best_gru [arch.ema_momentum=null]"."""
+    ignored = CELL_KEYS | NEUTRAL_KEYS | REPEAT_KEYS
+    overrides = [{o for o in _overrides(job) if _override_key(o) not in ignored} for job in jobs]
+    common = set.intersection(*overrides) if overrides else set()
+    spelled = [" ".join(sorted(own - common)) for own in overrides]
+    recipes = _recipes(jobs)
+    spellings = defaultdict(Counter)  # (arch, recipe) -> how its jobs were spelled
+    for arch, recipe, label in zip(archs, recipes, spelled):
+        if recipe is not None:
+            spellings[arch, recipe][label] += 1
+    label_of = {key: min(counts, key=lambda label: (-counts[label], len(label), label)) for key, counts in spellings.items()}
+    alike = defaultdict(list)  # (arch, label) -> the recipes spelled so
+    for (arch, recipe), label in label_of.items():
+        alike[arch, label].append(recipe)
+    for (arch, label), spelled_so in alike.items():
+        if len(spelled_so) < 2:
+            continue
+        settings = [dict(recipe) for recipe in spelled_so]
+        for recipe, own in zip(spelled_so, settings):
+            differ = " ".join(f"{k}={_spell(v)}" for k, v in sorted(own.items()) if any(o[k] != v for o in settings))
+            label_of[arch, recipe] = f"{label} [{differ}]".strip()
+    return [label if recipe is None else label_of[arch, recipe] for arch, recipe, label in zip(archs, recipes, spelled)]
+
+
+def _recipes(jobs: list[Path]) -> list[tuple | None]:
+    """Each job's resolved settings (config.yaml, flattened to sorted (key, value) pairs) less those that
+    never tell jobs apart (CONFIG_IGNORED) and those some jobs' configs lack (written by an older
+    imdb_rnn, before the setting existed); None for a job without a readable config.yaml."""
+    flat = []
+    for job in jobs:
+        try:
+            config = OmegaConf.to_container(OmegaConf.load(job / "config.yaml"))
+        except Exception:  # noqa: BLE001 - no or unreadable config: the job keeps its spelled variant
+            config = None
+        flat.append(_flatten(config) if isinstance(config, dict) else None)
+    known = [f for f in flat if f is not None]
+    shared = set.intersection(*(set(f) for f in known)) if known else set()
+    keep = {k for k in shared if not any(k == p or k.startswith(p + ".") for p in CONFIG_IGNORED)}
+    return [None if f is None else tuple(sorted((k, json.dumps(f[k])) for k in keep)) for f in flat]
+
+
+def _flatten(config: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in config.items():
+        if isinstance(value, dict) and value:
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _spell(value: str) -> str:
+    """A setting's JSON text as a Hydra override spells it: null, true, 0.99, last (no quotes)."""
+    decoded = json.loads(value)
+    return decoded if isinstance(decoded, str) else value
+
+
 def results_table(jobs: list[Path], unrelated: list[Path] = ()) -> pd.DataFrame:
     """results.csv: one row per job dir (and per unrelated dir), ordered by arch, bucket, variant."""
     rows = [read_job(job) for job in jobs]
-    # Overrides every job shares say nothing about a cell; the others (tuner=none, ...) name its variant.
-    ignored = CELL_KEYS | NEUTRAL_KEYS | REPEAT_KEYS
-    overrides = [{o for o in _overrides(Path(r["job_dir"])) if _override_key(o) not in ignored} for r in rows]
-    common = set.intersection(*overrides) if overrides else set()
-    for row, own in zip(rows, overrides):
-        row["variant"] = " ".join(sorted(own - common))
+    for row, variant in zip(rows, variants(jobs, [r["architecture"] for r in rows])):
+        row["variant"] = variant
     rows += [{"job_dir": str(d), "status": "unrelated", "error": NOT_A_JOB} for d in unrelated]
     table = pd.DataFrame(rows).reindex(columns=RESULT_COLUMNS)
     for col in ("min_len", "max_len", "seed", *COUNTS):

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from omegaconf import OmegaConf
 
 from imdb_rnn import compare
 
@@ -16,15 +17,19 @@ FIGURES = ["accuracy-heatmap", "accuracy-bars", "validation-curves", "job-times"
 
 
 def make_job(job_dir: Path, arch="lstm", bucket=(130, 175), acc=0.8, status="complete", overrides=(), error=None,
-             seed=0) -> Path:
-    """A job dir with the files a real job writes (metrics.json, history.csv, predictions.csv, .hydra/)."""
+             seed=0, settings: dict | None = None) -> Path:
+    """A job dir with the files a real job writes (metrics.json, history.csv, predictions.csv, .hydra/,
+    config.yaml: a few settings, changed by the overrides and then by `settings`)."""
     job_dir.mkdir(parents=True)
     (job_dir / ".hydra").mkdir()
     name = f"{bucket[0]}_{bucket[1]}"
     (job_dir / ".hydra" / "overrides.yaml").write_text(
         "".join(f"- {o}\n" for o in [f"arch={arch}", f"bucket='{name}'", *overrides]))
-    (job_dir / "config.yaml").write_text(
-        f"arch:\n  name: {arch}\nbucket:\n  name: '{name}'\n  min_len: {bucket[0]}\n  max_len: {bucket[1]}\n  scheme: fixed\n")
+    config = OmegaConf.merge(
+        {"arch": {"name": arch, "ema_momentum": None}, "tuner": "hyperband", "experiment": None, "seed": seed,
+         "bucket": {"name": name, "min_len": bucket[0], "max_len": bucket[1], "scheme": "fixed"}},
+        OmegaConf.from_dotlist(list(overrides)), settings or {})
+    OmegaConf.save(config, job_dir / "config.yaml")
     if status is None:  # killed before metrics.json
         return job_dir
     if status != "complete":
@@ -148,6 +153,27 @@ def test_variants_seeds_globs_and_default_output(tmp_path, capsys):
     job = tmp_path / "b" / "gru_0_129"
     assert compare.main([str(job)]) == 0
     assert (tmp_path / "b" / "results.csv").is_file() and (job / "report.html").read_text() == "the job's own report"
+
+
+def test_variants_follow_the_settings_not_their_spelling(tmp_path, capsys):
+    """One recipe spelled two ways is one cell; two recipes spelled alike (a default changed between
+    them) are two, told apart by the setting that differs; a setting an older job's config lacks is
+    not a difference."""
+    averaged = {"arch": {"ema_momentum": 0.99}}
+    make_job(tmp_path / "a1", "gru", (0, 129), 0.70, overrides=["experiment=best_gru", "seed=1"], seed=1, settings=averaged)
+    make_job(tmp_path / "a2", "gru", (0, 129), 0.72, overrides=["experiment=best_gru", "seed=2"], seed=2, settings=averaged)
+    make_job(tmp_path / "a3", "gru", (0, 129), 0.74, overrides=["experiment=best_gru", "arch.ema_momentum=0.99", "seed=3"],
+             seed=3, settings={**averaged, "data": {"keep": "last"}})  # a setting the others' configs lack
+    make_job(tmp_path / "b1", "gru", (0, 129), 0.60, overrides=["experiment=best_gru", "seed=4"], seed=4)
+    make_job(tmp_path / "c1", "gru", (0, 129), 0.90, overrides=["experiment=best_gru", "tuner=none"], settings=averaged)
+    assert compare.main([str(tmp_path), "-o", str(tmp_path / "cmp")]) == 0
+    table = pd.read_csv(tmp_path / "cmp" / "results.csv", keep_default_na=False)
+    variant = dict(zip(table["job_dir"].map(lambda d: Path(d).name), table["variant"]))
+    assert variant == {"a1": "[arch.ema_momentum=0.99]", "a2": "[arch.ema_momentum=0.99]", "a3": "[arch.ema_momentum=0.99]",
+                       "b1": "[arch.ema_momentum=null]", "c1": "tuner=none"}
+    rows = [line.split() for line in capsys.readouterr().out.split("Seed ensembles")[0].splitlines() if line.startswith("gru")]
+    assert {" ".join(r[:-1]): r[-1] for r in rows} == {
+        "gru [arch.ema_momentum=0.99]": "72.0±2.0", "gru [arch.ema_momentum=null]": "60.0", "gru tuner=none": "90.0*"}
 
 
 def test_no_jobs_is_a_one_line_error(tmp_path, run_cli):
