@@ -11,7 +11,7 @@ common parent):
                 unrelated) and error;
   report.html   one self-contained interactive page (plotly.js embedded): accuracy heatmap and bars,
                 validation curves, time per job, best hyperparameters, token lengths with the bucket
-                edges, accuracy against review length;
+                edges, accuracy against review length; the seed ensembles and blends below, when any;
   diff.csv      with --baseline (e.g. the same sweep before a change): test accuracy per cell, both
                 sides and their difference;
   ensembles.csv when a cell has several seeds: the test accuracy of their averaged probability
@@ -571,8 +571,15 @@ def _job_label(row) -> str:
     return f"{cell_label(row)} {row['bucket']}"
 
 
+def blend_grid(blends: pd.DataFrame) -> pd.DataFrame:
+    """blends.csv as a grid: one row per blend and seed, one column per length range, test accuracy."""
+    labelled = blends.assign(row=blends["cells"] + " (bucket " + blends["of_bucket"] + "), seed " + blends["seed"])
+    grid = labelled.pivot_table(index="row", columns="bucket", values="test_accuracy", sort=False)
+    return grid.reindex(columns=bucket_order(blends))
+
+
 def build_report(table: pd.DataFrame, grid: pd.DataFrame, diff: pd.DataFrame | None, diff_g: pd.DataFrame | None,
-                 title: str) -> str:
+                 title: str, ensembles: pd.DataFrame, blends: pd.DataFrame | None) -> str:
     from imdb_rnn import plots  # plotly: only when writing the report
 
     done = table[table["status"] == "complete"]
@@ -595,6 +602,12 @@ def build_report(table: pd.DataFrame, grid: pd.DataFrame, diff: pd.DataFrame | N
     if diff_g is not None:
         figures.append(("baseline-diff", plots.accuracy_heatmap(
             diff_g, "Change in test accuracy against the baseline (percentage points)", diverging=True)))
+    if len(ensembles):
+        figures.append(("seed-ensembles", plots.accuracy_heatmap(
+            accuracy_grid(ensembles).dropna(how="all"), "Seed ensembles: test accuracy of the mean probability of each cell's seeds")))
+    if blends is not None and len(blends):
+        figures.append(("blends", plots.accuracy_heatmap(
+            blend_grid(blends), "Blends: test accuracy of the mean probability of a bucket's cells", rows="blend, seed")))
     figures += [
         ("validation-curves", plots.validation_curves(histories)),
         ("job-times", plots.job_times(done.assign(job=done.apply(_job_label, axis=1)))),
@@ -607,6 +620,11 @@ def build_report(table: pd.DataFrame, grid: pd.DataFrame, diff: pd.DataFrame | N
     problems = table[table["status"] != "complete"]
     notes += [f"{r['status']}: {r['job_dir']}" + (f" ({r['error']})" if r["error"] else "")
               for _, r in problems.iterrows()]
+    if blends is not None:
+        checked = blends.dropna(subset=["val_accuracy"])
+        notes += [f"Blend of {r['cells']} (bucket {r['of_bucket']}), seed {r['seed']}: validation accuracy "
+                  f"{100 * r['val_accuracy']:.2f} %, best of its cells {100 * r['best_cell_val_accuracy']:.2f} %."
+                  for _, r in checked.iterrows()]
     if diff is not None:
         n_base = int(diff["baseline_n_jobs"].fillna(0).sum())
         notes.append(f"Baseline: {n_base} complete jobs; diff.csv has the numbers.")
@@ -683,7 +701,7 @@ def main(argv: list[str] | None = None) -> int:
     if blends is not None:
         artifacts.write_csv(out / "blends.csv", blends)
         written.append(out / "blends.csv")
-    artifacts.write_text(out / "report.html", build_report(table, grid, diff, diff_g, title))
+    artifacts.write_text(out / "report.html", build_report(table, grid, diff, diff_g, title, ensembles, blends))
     written.append(out / "report.html")
 
     spread = accuracy_grid(grid_table, "std")  # NaN where a cell has one job

@@ -67,7 +67,7 @@ def html_page(title: str, figures: list[go.Figure], div_ids: list[str] | None = 
 # --- comparing jobs (python -m imdb_rnn.compare) ---------------------------------------------------
 
 
-def accuracy_heatmap(grid: pd.DataFrame, title: str, diverging: bool = False) -> go.Figure:
+def accuracy_heatmap(grid: pd.DataFrame, title: str, diverging: bool = False, rows: str = "architecture") -> go.Figure:
     """Rows (architectures) x columns (buckets) of accuracies in [0, 1], shown in %; with diverging,
     differences centred on 0 (red worse, blue better)."""
     z = grid.to_numpy(dtype=float) * 100
@@ -78,7 +78,7 @@ def accuracy_heatmap(grid: pd.DataFrame, title: str, diverging: bool = False) ->
         hovertemplate="%{y} on %{x}: %{z:.2f}<extra></extra>", colorbar=dict(title="points" if diverging else "%"),
         **colors,
     ))
-    fig.update_layout(title=title, xaxis_title="bucket (token length)", yaxis_title="architecture",
+    fig.update_layout(title=title, xaxis_title="bucket (token length)", yaxis_title=rows,
                       yaxis_autorange="reversed", height=max(300, 120 + 45 * len(grid.index)))
     return fig
 

@@ -267,6 +267,7 @@ def test_seed_ensembles_score_the_mean_probability(tmp_path, capsys):
     printed = out.split("Seed ensembles")[1].splitlines()
     assert next(line for line in printed if line.startswith("gru (bucket all)")).split()[3:] == ["100.0*", "100.0*", "-"]
     assert not any(line.startswith("lstm") for line in printed)
+    assert 'id="seed-ensembles"' in (tmp_path / "s" / "report.html").read_text()
 
 
 def test_blends_average_the_cells_of_a_bucket_seed_by_seed(tmp_path, capsys):
@@ -300,6 +301,9 @@ def test_blends_average_the_cells_of_a_bucket_seed_by_seed(tmp_path, capsys):
     assert table[1].split() == ["seed", "val", "(best", "cell)", "all", "0_129", "598_2494"]
     assert table[2].split() == ["1", "100.00", "(75.00)", "100.00", "100.00", "100.00"]
     assert table[4].split() == ["all", "-", "100.00", "100.00", "100.00"]
+    page = (tmp_path / "s" / "report.html").read_text()
+    assert 'id="blends"' in page and "gru + tfidf_lr (bucket all), seed all" in page
+    assert "seed 1: validation accuracy 100.00 %, best of its cells 75.00 %" in page
     # jobs of one seed that held out different reviews have no validation score in common
     val = pd.read_csv(tmp_path / "s" / "tfidf_lr,seed=2" / "val_predictions.csv")
     val.assign(review_id=list("pqrs")).to_csv(tmp_path / "s" / "tfidf_lr,seed=2" / "val_predictions.csv", index=False)
@@ -311,3 +315,4 @@ def test_blends_average_the_cells_of_a_bucket_seed_by_seed(tmp_path, capsys):
     # without --blend, nothing of the kind
     assert compare.main([str(tmp_path / "s")]) == 0
     assert "Blend of" not in capsys.readouterr().out
+    assert 'id="blends"' not in (tmp_path / "s" / "report.html").read_text()
