@@ -106,7 +106,7 @@ class SweepSummary(Callback):
         self._ended = True
         sweep_dir = Path(str(config.hydra.sweep.dir)).resolve()
         jobs = [compare.job_summary(job, sweep_dir) for job in compare.find_job_dirs(sweep_dir)[0]]
-        failed = [job for job in jobs if job["status"] != "complete"]
+        failed = [job for job in jobs if job["status"] not in ("complete", compare.WORKER)]
         summary = {"sweep_dir": str(sweep_dir), "n_jobs": len(jobs), "n_complete": len(jobs) - len(failed),
                    "n_failed": len(failed), "jobs": jobs}
         table = sweep_dir / "sweep_summary.csv"

@@ -8,7 +8,7 @@ common parent):
 
   results.csv   one row per job dir: arch, bucket, losses and accuracies, best hyperparameters,
                 sizes, wall times, status (complete / failed / interrupted / running / missing /
-                unrelated) and error;
+                worker / unrelated) and error;
   report.html   one self-contained interactive page (plotly.js embedded): accuracy heatmap and bars,
                 validation curves, time per job, best hyperparameters, token lengths with the bucket
                 edges, accuracy against review length; the seed ensembles and blends below, when any;
@@ -64,6 +64,7 @@ RESULT_COLUMNS = [
 SUMMARY_COLUMNS = ["job", "arch", "bucket", "status", "test_accuracy", "error"]
 PREDICTION_COLUMNS = ["review_id", "length", "label", "probability"]  # a job's predictions.csv
 NOT_A_JOB = "no metrics.json or .hydra/ inside: not a job dir"
+WORKER = "worker"  # the status of a distributed-search worker's job dir: done, but no model or scores of its own
 
 
 class CompareError(Exception):
@@ -143,6 +144,9 @@ def read_job(job_dir: Path) -> dict:
         row["error"] = str(metrics.get("error") or "")
         if row["status"] == "running":
             row["error"] = "metrics.json says running: still running, or killed (re-run its sweep into its dir)"
+        if row["status"] == "complete" and metrics.get("tuner_role") == "worker":
+            row["status"] = WORKER  # finished, but nothing to compare: no model, no scores
+            row["error"] = "a distributed-search worker: it ran trials only; its chief's job dir holds the model and scores"
     metrics = metrics or {}
     bucket = metrics.get("bucket") or {}
     row.update(
@@ -508,8 +512,8 @@ def format_problems(table: pd.DataFrame) -> str:
     problems = table[table["status"] != "complete"]
     if problems.empty:
         return ""
-    lines = [f"not complete ({len(problems)}):" if (problems["status"] != "unrelated").all() else
-             f"not complete, or not a job ({len(problems)}):"]
+    lines = [f"not complete ({len(problems)}):" if (~problems["status"].isin(["unrelated", WORKER])).all() else
+             f"not complete, or nothing to compare ({len(problems)}):"]
     for _, row in problems.iterrows():
         what = f"{cell_label(row)} {row['bucket']}".strip() if row["architecture"] or row["bucket"] else ""
         line = f"  {row['status']:<11} {row['job_dir']}" + (f" [{what}]" if what else "")

@@ -176,6 +176,21 @@ def test_variants_follow_the_settings_not_their_spelling(tmp_path, capsys):
         "gru [arch.ema_momentum=0.99]": "72.0±2.0", "gru [arch.ema_momentum=null]": "60.0", "gru tuner=none": "90.0*"}
 
 
+def test_a_distributed_search_worker_is_listed_not_compared(tmp_path, capsys):
+    """A worker's job dir (trials only, metrics.json status complete) is neither a complete job nor a failure."""
+    make_job(tmp_path / "chief", "gru", (0, 129), 0.8)
+    worker = make_job(tmp_path / "tuner0", "gru", (0, 129), 0.8, overrides=["tuner.distributed.role=worker"])
+    metrics = json.loads((worker / "metrics.json").read_text())
+    (worker / "metrics.json").write_text(json.dumps({**{k: metrics[k] for k in ("status", "arch", "bucket", "seed")},
+                                                     "tuner_role": "worker", "n_trials": 2}))
+    assert compare.main([str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "Test accuracy (%) of 1 complete jobs" in out
+    assert "not complete, or nothing to compare (1):" in out and "worker" in out and "chief's job dir" in out
+    table = pd.read_csv(tmp_path / "results.csv")
+    assert sorted(table["status"]) == ["complete", "worker"]
+
+
 def test_no_jobs_is_a_one_line_error(tmp_path, run_cli):
     (tmp_path / "empty").mkdir()
     result = run_cli(str(tmp_path / "empty"), module="imdb_rnn.compare")

@@ -15,6 +15,8 @@ import pytest
 from conftest import CONF_DIR, REPO, SWEEP_TINY
 from omegaconf import OmegaConf
 
+from imdb_rnn import compare
+
 needs_submitit = pytest.mark.skipif(importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is None,
                                     reason="hydra-submitit-launcher is not installed: pip install '.[cluster]'")
 
@@ -263,6 +265,12 @@ def test_distributed_search_chief_and_two_workers(cache_dir, tmp_path):
         assert set(mine.index) == ran[worker]
         assert mine["score"].to_dict() == pytest.approx(trials.set_index("trial_id").loc[list(mine.index), "score"].to_dict())
     assert ran["tuner0"] | ran["tuner1"] == set(trials["trial_id"]) and not ran["tuner0"] & ran["tuner1"]
+    # compare: the chief is the one job with results; the workers are listed as such, not as complete jobs
+    assert compare.main([str(out), "-o", str(tmp_path / "cmp")]) == 0
+    table = pd.read_csv(tmp_path / "cmp" / "results.csv")
+    status = dict(zip(table["job_dir"].map(lambda d: Path(d).name), table["status"]))
+    assert {k: v for k, v in status.items() if k in ("chief", "tuner0", "tuner1")} == {
+        "chief": "complete", "tuner0": "worker", "tuner1": "worker"}
     project = out / "shared_tuner" / "search"
     assert {p.name for p in project.glob("*.json")} >= {"oracle.json", "chief.json", "tuner0.json", "tuner1.json"}
     assert len(list(project.glob("trial_*"))) == 4
