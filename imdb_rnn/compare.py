@@ -583,7 +583,7 @@ def blend_grid(blends: pd.DataFrame) -> pd.DataFrame:
 
 
 def build_report(table: pd.DataFrame, grid: pd.DataFrame, diff: pd.DataFrame | None, diff_g: pd.DataFrame | None,
-                 title: str, ensembles: pd.DataFrame, blends: pd.DataFrame | None) -> str:
+                 title: str, ensemble_grid: pd.DataFrame | None, blends: pd.DataFrame | None) -> str:
     from imdb_rnn import plots  # plotly: only when writing the report
 
     done = table[table["status"] == "complete"]
@@ -606,9 +606,9 @@ def build_report(table: pd.DataFrame, grid: pd.DataFrame, diff: pd.DataFrame | N
     if diff_g is not None:
         figures.append(("baseline-diff", plots.accuracy_heatmap(
             diff_g, "Change in test accuracy against the baseline (percentage points)", diverging=True)))
-    if len(ensembles):
+    if ensemble_grid is not None:
         figures.append(("seed-ensembles", plots.accuracy_heatmap(
-            accuracy_grid(ensembles).dropna(how="all"), "Seed ensembles: test accuracy of the mean probability of each cell's seeds")))
+            ensemble_grid, "Seed ensembles: test accuracy of the mean probability of each cell's seeds")))
     if blends is not None and len(blends):
         figures.append(("blends", plots.accuracy_heatmap(
             blend_grid(blends), "Blends: test accuracy of the mean probability of a bucket's cells", rows="blend, seed")))
@@ -698,6 +698,7 @@ def main(argv: list[str] | None = None) -> int:
         written.append(out / "diff.csv")
     title = f"imdb_rnn: {n_done} of {n_jobs} jobs" + (f" ({args.paths[0]})" if len(args.paths) == 1 else "")
     ensembles = ensemble_table(table)
+    ensemble_grid = accuracy_grid(ensembles).dropna(how="all") if len(ensembles) else None
     if len(ensembles):
         artifacts.write_csv(out / "ensembles.csv", ensembles)
         written.append(out / "ensembles.csv")
@@ -705,7 +706,7 @@ def main(argv: list[str] | None = None) -> int:
     if blends is not None:
         artifacts.write_csv(out / "blends.csv", blends)
         written.append(out / "blends.csv")
-    artifacts.write_text(out / "report.html", build_report(table, grid, diff, diff_g, title, ensembles, blends))
+    artifacts.write_text(out / "report.html", build_report(table, grid, diff, diff_g, title, ensemble_grid, blends))
     written.append(out / "report.html")
 
     spread = accuracy_grid(grid_table, "std")  # NaN where a cell has one job
@@ -714,7 +715,6 @@ def main(argv: list[str] | None = None) -> int:
         heading += "; mean±std over the seeds of a cell"
     print(format_grid(grid_table, grid, heading + ":", spread=spread))
     if len(ensembles):
-        ensemble_grid = accuracy_grid(ensembles).dropna(how="all")
         print("\n" + format_grid(ensembles, ensemble_grid, "Seed ensembles: test accuracy (%) of the mean probability "
                                   "of each cell's seeds (ensembles.csv):"))
     if blends is not None:
