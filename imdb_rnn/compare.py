@@ -50,9 +50,9 @@ CELL_KEYS = {"arch", "bucket", "bucket.min_len", "bucket.max_len", "bucket.index
 NEUTRAL_KEYS = {"data.cache_dir", "threads.intra_op", "threads.inter_op", "keras_verbose"}
 # Repeats of one setting: jobs that differ only here are pooled into one cell (mean ± std).
 REPEAT_KEYS = {"seed"}
-# Resolved settings (config.yaml) that never tell jobs apart: the cell's bucket, the repeat, threads,
-# verbosity, where the cache is, the ranges a job is scored on.
-CONFIG_IGNORED = {"bucket", "seed", "threads", "keras_verbose", "data.cache_dir", "test_by_length"}
+# Resolved settings (config.yaml, each key and what is under it) that never tell jobs apart: the
+# cell's bucket, the neutral and repeated settings above, the ranges a job is scored on.
+CONFIG_IGNORED = {"bucket", "test_by_length", *NEUTRAL_KEYS, *REPEAT_KEYS}
 SCORES = ["test_loss", "test_accuracy", "val_loss", "val_accuracy", "train_loss", "train_accuracy"]
 COUNTS = ["n_train", "n_val", "n_test", "epochs_run"]
 TIMES = ["data_wall_s", "tuning_wall_s", "training_wall_s", "evaluation_wall_s", "total_wall_s"]
