@@ -166,11 +166,13 @@ def test_variants_follow_the_settings_not_their_spelling(tmp_path, capsys):
              seed=3, settings={**averaged, "data": {"keep": "last"}})  # a setting the others' configs lack
     make_job(tmp_path / "b1", "gru", (0, 129), 0.60, overrides=["experiment=best_gru", "seed=4"], seed=4)
     make_job(tmp_path / "c1", "gru", (0, 129), 0.90, overrides=["experiment=best_gru", "tuner=none"], settings=averaged)
+    unreadable = make_job(tmp_path / "d1", "gru", (0, 129), 0.50, status="failed", overrides=["experiment=best_gru", "seed=5"])
+    (unreadable / "config.yaml").write_text("arch: [unclosed\n")  # keeps its spelled variant, spoils no other
     assert compare.main([str(tmp_path), "-o", str(tmp_path / "cmp")]) == 0
     table = pd.read_csv(tmp_path / "cmp" / "results.csv", keep_default_na=False)
     variant = dict(zip(table["job_dir"].map(lambda d: Path(d).name), table["variant"]))
     assert variant == {"a1": "[arch.ema_momentum=0.99]", "a2": "[arch.ema_momentum=0.99]", "a3": "[arch.ema_momentum=0.99]",
-                       "b1": "[arch.ema_momentum=null]", "c1": "tuner=none"}
+                       "b1": "[arch.ema_momentum=null]", "c1": "tuner=none", "d1": ""}
     rows = [line.split() for line in capsys.readouterr().out.split("Seed ensembles")[0].splitlines() if line.startswith("gru")]
     assert {" ".join(r[:-1]): r[-1] for r in rows} == {
         "gru [arch.ema_momentum=0.99]": "72.0±2.0", "gru [arch.ema_momentum=null]": "60.0", "gru tuner=none": "90.0*"}
