@@ -219,7 +219,7 @@ def variants(jobs: list[Path], archs: list) -> list[str]:
     overrides = [{o for o in _overrides(job) if _override_key(o) not in ignored} for job in jobs]
     common = set.intersection(*overrides) if overrides else set()
     spelled = [" ".join(sorted(own - common)) for own in overrides]
-    recipes = _recipes(jobs)
+    recipes = _recipes(jobs, archs)
     spellings = defaultdict(Counter)  # (arch, recipe) -> how its jobs were spelled
     for arch, recipe, label in zip(archs, recipes, spelled):
         if recipe is not None:
@@ -238,10 +238,11 @@ def variants(jobs: list[Path], archs: list) -> list[str]:
     return [label if recipe is None else label_of[arch, recipe] for arch, recipe, label in zip(archs, recipes, spelled)]
 
 
-def _recipes(jobs: list[Path]) -> list[tuple | None]:
+def _recipes(jobs: list[Path], archs: list) -> list[tuple | None]:
     """Each job's resolved settings (config.yaml, flattened to sorted (key, value) pairs) less those that
-    never tell jobs apart (CONFIG_IGNORED) and those some jobs' configs lack (written by an older
-    imdb_rnn, before the setting existed); None for a job without a readable config.yaml."""
+    never tell jobs apart (CONFIG_IGNORED) and those some jobs of its arch lack (written by an older
+    imdb_rnn, before the setting existed; another arch's settings are its own business); None for a job
+    without a readable config.yaml."""
     flat = []
     for job in jobs:
         try:
@@ -249,10 +250,13 @@ def _recipes(jobs: list[Path]) -> list[tuple | None]:
         except Exception:  # noqa: BLE001 - no or unreadable config: the job keeps its spelled variant
             config = None
         flat.append(_flatten(config) if isinstance(config, dict) else None)
-    known = [f for f in flat if f is not None]
-    shared = set.intersection(*(set(f) for f in known)) if known else set()
-    keep = {k for k in shared if not any(k == p or k.startswith(p + ".") for p in CONFIG_IGNORED)}
-    return [None if f is None else tuple(sorted((k, json.dumps(f[k])) for k in keep)) for f in flat]
+    shared = {}  # arch -> the keys every readable config of its jobs has
+    for arch, f in zip(archs, flat):
+        if f is not None:
+            shared[arch] = shared[arch] & set(f) if arch in shared else set(f)
+    keep = {arch: {k for k in keys if not any(k == p or k.startswith(p + ".") for p in CONFIG_IGNORED)}
+            for arch, keys in shared.items()}
+    return [None if f is None else tuple(sorted((k, json.dumps(f[k])) for k in keep[arch])) for arch, f in zip(archs, flat)]
 
 
 def _flatten(config: dict, prefix: str = "") -> dict:

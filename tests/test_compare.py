@@ -158,7 +158,7 @@ def test_variants_seeds_globs_and_default_output(tmp_path, capsys):
 def test_variants_follow_the_settings_not_their_spelling(tmp_path, capsys):
     """One recipe spelled two ways is one cell; two recipes spelled alike (a default changed between
     them) are two, told apart by the setting that differs; a setting an older job's config lacks is
-    not a difference."""
+    not a difference, nor one that only the jobs of another arch lack."""
     averaged = {"arch": {"ema_momentum": 0.99}}
     make_job(tmp_path / "a1", "gru", (0, 129), 0.70, overrides=["experiment=best_gru", "seed=1"], seed=1, settings=averaged)
     make_job(tmp_path / "a2", "gru", (0, 129), 0.72, overrides=["experiment=best_gru", "seed=2"], seed=2, settings=averaged)
@@ -168,14 +168,19 @@ def test_variants_follow_the_settings_not_their_spelling(tmp_path, capsys):
     make_job(tmp_path / "c1", "gru", (0, 129), 0.90, overrides=["experiment=best_gru", "tuner=none"], settings=averaged)
     unreadable = make_job(tmp_path / "d1", "gru", (0, 129), 0.50, status="failed", overrides=["experiment=best_gru", "seed=5"])
     (unreadable / "config.yaml").write_text("arch: [unclosed\n")  # keeps its spelled variant, spoils no other
+    baseline = make_job(tmp_path / "e1", "tfidf_lr", (0, 129), 0.85)
+    (baseline / "config.yaml").write_text("arch:\n  name: tfidf_lr\n  C: 4\nseed: 0\n")  # no ema_momentum: not a GRU
     assert compare.main([str(tmp_path), "-o", str(tmp_path / "cmp")]) == 0
     table = pd.read_csv(tmp_path / "cmp" / "results.csv", keep_default_na=False)
     variant = dict(zip(table["job_dir"].map(lambda d: Path(d).name), table["variant"]))
-    assert variant == {"a1": "[arch.ema_momentum=0.99]", "a2": "[arch.ema_momentum=0.99]", "a3": "[arch.ema_momentum=0.99]",
-                       "b1": "[arch.ema_momentum=null]", "c1": "tuner=none", "d1": ""}
-    rows = [line.split() for line in capsys.readouterr().out.split("Seed ensembles")[0].splitlines() if line.startswith("gru")]
+    recipe = "experiment=best_gru"
+    assert variant == {"a1": f"{recipe} [arch.ema_momentum=0.99]", "a2": f"{recipe} [arch.ema_momentum=0.99]",
+                       "a3": f"{recipe} [arch.ema_momentum=0.99]", "b1": f"{recipe} [arch.ema_momentum=null]",
+                       "c1": f"{recipe} tuner=none", "d1": recipe, "e1": ""}
+    rows = [line.split() for line in capsys.readouterr().out.split("Seed ensembles")[0].splitlines() if line.startswith(("gru", "tfidf"))]
     assert {" ".join(r[:-1]): r[-1] for r in rows} == {
-        "gru [arch.ema_momentum=0.99]": "72.0±2.0", "gru [arch.ema_momentum=null]": "60.0", "gru tuner=none": "90.0*"}
+        f"gru {recipe} [arch.ema_momentum=0.99]": "72.0±2.0", f"gru {recipe} [arch.ema_momentum=null]": "60.0",
+        f"gru {recipe} tuner=none": "90.0*", "tfidf_lr": "85.0"}
 
 
 def test_a_distributed_search_worker_is_listed_not_compared(tmp_path, capsys):
