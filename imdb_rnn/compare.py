@@ -8,7 +8,7 @@ common parent):
 
   results.csv   one row per job dir: arch, bucket, losses and accuracies, best hyperparameters,
                 sizes, wall times, status (complete / failed / interrupted / running / missing /
-                worker / unrelated) and error;
+                worker / repeat / unrelated) and error;
   report.html   one self-contained interactive page (plotly.js embedded): accuracy heatmap and bars,
                 validation curves, time per job, best hyperparameters, token lengths with the bucket
                 edges, accuracy against review length; the seed ensembles and blends below, when any;
@@ -25,7 +25,8 @@ gets a row of its own per range in that table and the heatmap, "lstm (bucket all
 against the per-bucket jobs. Jobs that differ only in their seed share a cell: the table gives their mean
 ± standard deviation. Jobs whose settings differ in more than arch, bucket and seed (two sweeps with
 different overrides) are told apart by those overrides ("lstm tuner=none"); the settings the jobs
-resolved (config.yaml) decide, not the spelling (see `variants`).
+resolved (config.yaml) decide, not the spelling (see `variants`). A seed run twice for one cell (a
+sweep re-run into a new dir) counts once: the newer run (see `set_aside_repeats`).
 """
 
 import argparse
@@ -59,12 +60,13 @@ TIMES = ["data_wall_s", "tuning_wall_s", "training_wall_s", "evaluation_wall_s",
 RESULT_COLUMNS = [
     "architecture", "min_len", "max_len", *SCORES, "best_hyperparameters",
     "bucket", "variant", "seed", "scheme", "train_scope", *COUNTS[:3], "tuner", "epochs_run", *TIMES, "test_by_length",
-    "status", "error", "job_dir",
+    "finished_at", "status", "error", "job_dir",
 ]
 SUMMARY_COLUMNS = ["job", "arch", "bucket", "status", "test_accuracy", "error"]
 PREDICTION_COLUMNS = ["review_id", "length", "label", "probability"]  # a job's predictions.csv
 NOT_A_JOB = "no metrics.json or .hydra/ inside: not a job dir"
 WORKER = "worker"  # the status of a distributed-search worker's job dir: done, but no model or scores of its own
+REPEAT = "repeat"  # the status of a cell's seed run again in another dir: listed, the newer run counts
 
 
 class CompareError(Exception):
@@ -161,6 +163,7 @@ def read_job(job_dir: Path) -> dict:
         row[key] = metrics.get(key)
     row["tuner"] = metrics.get("tuner")
     row["seed"] = metrics.get("seed")
+    row["finished_at"] = metrics.get("finished_at")
     row["train_scope"] = metrics.get("train_scope", "bucket" if metrics else None)
     if row["status"] == "complete":
         row["best_hyperparameters"] = json.dumps(metrics.get("best_hyperparameters") or {}, sort_keys=True)
@@ -280,18 +283,33 @@ def results_table(jobs: list[Path], unrelated: list[Path] = ()) -> pd.DataFrame:
     rows = [read_job(job) for job in jobs]
     for row, variant in zip(rows, variants(jobs, [r["architecture"] for r in rows])):
         row["variant"] = variant
+    set_aside_repeats(rows)
     rows += [{"job_dir": str(d), "status": "unrelated", "error": NOT_A_JOB} for d in unrelated]
     table = pd.DataFrame(rows).reindex(columns=RESULT_COLUMNS)
     for col in ("min_len", "max_len", "seed", *COUNTS):
         table[col] = pd.to_numeric(table[col], errors="coerce").astype("Int64")
     for col in SCORES + TIMES:
         table[col] = pd.to_numeric(table[col], errors="coerce")
-    for col in ("architecture", "bucket", "variant", "scheme", "tuner", "best_hyperparameters", "test_by_length", "error"):
-        table[col] = table[col].fillna("").astype(str)
+    for col in ("architecture", "bucket", "variant", "scheme", "tuner", "best_hyperparameters", "test_by_length", "finished_at", "error"):
+        table[col] = table[col].astype(object).fillna("").astype(str)
     table["_arch"] = table["architecture"].map(_arch_rank)
     table["_bucket"] = table["bucket"].map(_bucket_rank(table))
     table = table.sort_values(["_arch", "architecture", "variant", "_bucket", "job_dir"], kind="stable")
     return table.drop(columns=["_arch", "_bucket"]).reset_index(drop=True)
+
+
+def set_aside_repeats(rows: list[dict]) -> None:
+    """A cell's seed run twice (a sweep re-run into a new dir) would count twice in the cell's mean ± std,
+    its seed ensemble and its blends: the newest complete run counts (finished_at, then the dir's name,
+    which Hydra dates), the others get status `repeat`."""
+    runs = defaultdict(list)
+    for row in rows:
+        if row["status"] == "complete" and row["seed"] is not None:
+            runs[row["architecture"], row["variant"], row["bucket"], row["seed"]].append(row)
+    for (*_, seed), same in runs.items():
+        *older, newest = sorted(same, key=lambda row: (row["finished_at"] or "", row["job_dir"]))
+        for row in older:
+            row["status"], row["error"] = REPEAT, f"seed {seed} of this cell again; the newer run counts: {newest['job_dir']}"
 
 
 def scored_by_length(table: pd.DataFrame) -> pd.DataFrame:
@@ -395,7 +413,7 @@ def blend_table(table: pd.DataFrame) -> pd.DataFrame:
         seeds = set.intersection(*(set(group.loc[group["cell"] == c, "seed"]) for c in cells))
         if len(cells) < 2 or not seeds:
             continue
-        group = group[group["seed"].isin(seeds)].drop_duplicates(["cell", "seed"])
+        group = group[group["seed"].isin(seeds)]
         blends = []
         for seed, jobs in sorted(group.groupby("seed"), key=lambda kv: kv[0]):
             test = _mean_probability([_read_predictions(Path(d)) for d in jobs["job_dir"]])
@@ -516,7 +534,7 @@ def format_problems(table: pd.DataFrame) -> str:
     problems = table[table["status"] != "complete"]
     if problems.empty:
         return ""
-    lines = [f"not complete ({len(problems)}):" if (~problems["status"].isin(["unrelated", WORKER])).all() else
+    lines = [f"not complete ({len(problems)}):" if (~problems["status"].isin(["unrelated", WORKER, REPEAT])).all() else
              f"not complete, or nothing to compare ({len(problems)}):"]
     for _, row in problems.iterrows():
         what = f"{cell_label(row)} {row['bucket']}".strip() if row["architecture"] or row["bucket"] else ""

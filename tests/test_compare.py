@@ -198,6 +198,24 @@ def test_a_distributed_search_worker_is_listed_not_compared(tmp_path, capsys):
     assert sorted(table["status"]) == ["complete", "worker"]
 
 
+def test_a_seed_run_twice_counts_once(tmp_path, capsys):
+    """Seed 2 of one cell run again in another sweep: the run that finished last counts (here the one in
+    the earlier-named dir), in the cell's mean and its ensemble; the other is listed as a repeat."""
+    for sweep, seed, acc, finished in (("a", 1, 0.70, "2026-01-01T10:00"), ("a", 2, 0.72, "2026-01-03T10:00"),
+                                       ("b", 2, 0.80, "2026-01-02T10:00")):
+        job = make_job(tmp_path / sweep / f"gru_0_129,seed={seed}", "gru", (0, 129), acc, overrides=[f"seed={seed}"], seed=seed)
+        metrics = json.loads((job / "metrics.json").read_text())
+        (job / "metrics.json").write_text(json.dumps({**metrics, "finished_at": finished}))
+    assert compare.main([str(tmp_path / "a"), str(tmp_path / "b"), "-o", str(tmp_path / "cmp")]) == 0
+    out = capsys.readouterr().out
+    assert "Test accuracy (%) of 2 complete jobs" in out
+    assert next(line for line in out.splitlines() if line.startswith("gru")).split()[-1] == "71.0±1.4*"
+    assert f"seed 2 of this cell again; the newer run counts: {tmp_path / 'a' / 'gru_0_129,seed=2'}" in out
+    table = pd.read_csv(tmp_path / "cmp" / "results.csv").set_index("job_dir")
+    assert table.loc[str(tmp_path / "b" / "gru_0_129,seed=2"), "status"] == "repeat"
+    assert set(pd.read_csv(tmp_path / "cmp" / "ensembles.csv")["n_models"]) == {2}
+
+
 def test_no_jobs_is_a_one_line_error(tmp_path, run_cli):
     (tmp_path / "empty").mkdir()
     result = run_cli(str(tmp_path / "empty"), module="imdb_rnn.compare")
