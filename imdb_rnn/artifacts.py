@@ -64,6 +64,15 @@ def write_npz(path: Path, arrays: dict) -> None:
             np.savez_compressed(f, **arrays)
 
 
+def changed_settings(old, new, prefix: str = "") -> list[str]:
+    """The dotted keys whose values differ between two configs (as plain dicts); a key that one of them
+    lacks differs too."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        keys = sorted(set(old) | set(new))
+        return [k for key in keys for k in changed_settings(old.get(key), new.get(key), f"{prefix}{key}.")]
+    return [] if old == new else [prefix.rstrip(".")]
+
+
 def read_metrics(job_dir: Path) -> dict | None:
     """A job's metrics.json, or None if it has none (or an unreadable one)."""
     try:

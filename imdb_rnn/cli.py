@@ -57,7 +57,8 @@ def main(cfg) -> dict | None:
         if not isinstance(exc, UserError):
             log.error("job failed:\n%s", traceback.format_exc())
         status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-        artifacts.write_json(out_dir / artifacts.METRICS, {"status": status, "error": reason, "job_dir": str(out_dir)})
+        if (artifacts.read_metrics(out_dir) or {}).get("status") != "complete":  # stopped before its first write: not its dir
+            artifacts.write_json(out_dir / artifacts.METRICS, {"status": status, "error": reason, "job_dir": str(out_dir)})
         if hydra_cfg.mode == RunMode.MULTIRUN and not isinstance(exc, KeyboardInterrupt):
             log.error("job %s failed: %s", out_dir, reason)
             return None  # the sweep goes on
@@ -73,20 +74,13 @@ def skip_if_complete(cfg, out_dir: Path) -> dict | None:
     log.info("skipping complete job %s (test accuracy %.4f)", out_dir, metrics.get("test_accuracy", float("nan")))
     try:  # same dir, different settings: most likely a mistake, so say which
         saved = OmegaConf.load(out_dir / "config.yaml")
-        changed = _changed_keys(OmegaConf.to_container(saved), OmegaConf.to_container(cfg, resolve=True))
+        changed = artifacts.changed_settings(OmegaConf.to_container(saved), OmegaConf.to_container(cfg, resolve=True))
     except Exception:  # noqa: BLE001 - the warning is a courtesy; never fail the skip over it
         changed = []
     if changed:
         log.warning("%s was completed with other settings (%s); kept as is: use a new dir to rerun",
                     out_dir, ", ".join(changed))
     return metrics
-
-
-def _changed_keys(old, new, prefix="") -> list[str]:
-    if isinstance(old, dict) and isinstance(new, dict):
-        keys = sorted(set(old) | set(new))
-        return [k for key in keys for k in _changed_keys(old.get(key), new.get(key), f"{prefix}{key}.")]
-    return [] if old == new else [prefix.rstrip(".")]
 
 
 class SweepSummary(Callback):

@@ -9,7 +9,9 @@ Everything goes into `out_dir`; metrics.json says `running` until the very last 
 
 import logging
 import math
+import os
 import platform
+import shutil
 import time
 import warnings
 from collections.abc import Callable
@@ -41,6 +43,8 @@ def run_job(cfg, out_dir: Path) -> dict:
     out_dir = Path(out_dir)
     started = time.perf_counter()
     check_config(cfg)
+    if cfg.train.refit_from:
+        check_refit_source(cfg, out_dir)
     artifacts.write_text(out_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     artifacts.write_json(out_dir / artifacts.METRICS, {"status": "running", "started_at": _now()})
     configure_tensorflow(cfg)
@@ -160,39 +164,46 @@ def batch_lengths(train_cfg, train_lengths, longest: int) -> list[int]:
 
 
 def search_and_retrain(cfg, out_dir: Path, vocab_size: int, pad_to: list[int], x_train, y_train, x_val, y_val) -> Trained:
-    """Keras Tuner search on the validation split, then the best settings retrained with early stopping."""
+    """Keras Tuner search on the validation split, then the best settings retrained with early stopping
+    (or both taken from a job that made them already: train.refit_from); then train.refit."""
     batch_size = cfg.train.batch_size
-    val_ds, _ = inputs.eval_batches(x_val, y_val, batch_size, pad_to)
     t0 = time.perf_counter()
-    arch = OmegaConf.to_container(cfg.arch, resolve=True)
-    if cfg.tuner.kind == "none":
-        settings, tuned, trials = arch, {}, None
+    if cfg.train.refit_from:
+        settings, tuned, trials, history, selected = earlier_choice(cfg, out_dir, len(x_train), len(x_val))
+        tuning_s = 0.0
     else:
-        tuner_dir = tuning.project_parent(cfg.tuner, out_dir)  # <job dir>/tuner, or the shared tuner.directory
-        log.info("tuning with %s (project in %s), batches padded to %s", cfg.tuner.kind, tuner_dir, pad_to)
-        settings, tuned, trials = tuning.search(
-            cfg.tuner, arch, vocab_size, inputs.train_batches(x_train, y_train, batch_size, cfg.seed, pad_to), val_ds,
-            tuner_dir, cfg.seed, cfg.train.jit_compile,
-            callbacks=[keras.callbacks.EarlyStopping(cfg.train.monitor, patience=cfg.tuner.patience)],
-            verbose=cfg.keras_verbose,
-        )
-        artifacts.write_csv(out_dir / "tuner_trials.csv", trials)
-        if settings is None:
-            return Trained(None, None, {}, {}, trials, tuning_s=time.perf_counter() - t0, worker=True)
-        log.info("best of %d trials: %s", len(trials), tuned)
-    tuning_s = time.perf_counter() - t0
+        val_ds, _ = inputs.eval_batches(x_val, y_val, batch_size, pad_to)
+        arch = OmegaConf.to_container(cfg.arch, resolve=True)
+        if cfg.tuner.kind == "none":
+            settings, tuned, trials = arch, {}, None
+        else:
+            tuner_dir = tuning.project_parent(cfg.tuner, out_dir)  # <job dir>/tuner, or the shared tuner.directory
+            log.info("tuning with %s (project in %s), batches padded to %s", cfg.tuner.kind, tuner_dir, pad_to)
+            settings, tuned, trials = tuning.search(
+                cfg.tuner, arch, vocab_size, inputs.train_batches(x_train, y_train, batch_size, cfg.seed, pad_to), val_ds,
+                tuner_dir, cfg.seed, cfg.train.jit_compile,
+                callbacks=[keras.callbacks.EarlyStopping(cfg.train.monitor, patience=cfg.tuner.patience)],
+                verbose=cfg.keras_verbose,
+            )
+            artifacts.write_csv(out_dir / "tuner_trials.csv", trials)
+            if settings is None:
+                return Trained(None, None, {}, {}, trials, tuning_s=time.perf_counter() - t0, worker=True)
+            log.info("best of %d trials: %s", len(trials), tuned)
+        tuning_s = time.perf_counter() - t0
 
-    t0 = time.perf_counter()
-    # Retraining does not depend on how much the search drew: fresh seeds, freshly shuffled batches.
-    keras.utils.set_random_seed(cfg.seed)
-    model = build_model(settings, vocab_size, cfg.train.jit_compile)
-    train_ds = inputs.train_batches(x_train, y_train, batch_size, cfg.seed, pad_to)
-    history = fit(model, train_ds, val_ds, cfg.train, settings, out_dir, cfg.keras_verbose)
-    # The checkpoint holds the best epoch (EarlyStopping only restores it when it stops training early).
-    selected = keras.models.load_model(out_dir / "checkpoints" / "best.keras")
+        t0 = time.perf_counter()
+        # Retraining does not depend on how much the search drew: fresh seeds, freshly shuffled batches.
+        keras.utils.set_random_seed(cfg.seed)
+        model = build_model(settings, vocab_size, cfg.train.jit_compile)
+        train_ds = inputs.train_batches(x_train, y_train, batch_size, cfg.seed, pad_to)
+        history = fit(model, train_ds, val_ds, cfg.train, settings, out_dir, cfg.keras_verbose)
+        # The checkpoint holds the best epoch (EarlyStopping only restores it when it stops training early).
+        selected = keras.models.load_model(out_dir / "checkpoints" / "best.keras")
     final, refit = selected, None
     if cfg.train.refit:
         final, refit = refit_on_train_and_val(cfg, out_dir, settings, vocab_size, pad_to, history, x_train + x_val, np.concatenate([y_train, y_val]))
+        if cfg.train.refit_from:
+            refit["from"] = str(refit_source(cfg))
     return Trained(
         predict=lambda seqs: inputs.predict_in_order(final, seqs, batch_size, pad_to),
         save=lambda job_dir: artifacts.save_model(final, job_dir / "model.keras"),
@@ -201,6 +212,55 @@ def search_and_retrain(cfg, out_dir: Path, vocab_size: int, pad_to: list[int], x
         selected=None if refit is None else (lambda seqs: inputs.predict_in_order(selected, seqs, batch_size, pad_to)),
         refit=refit,
     )
+
+
+def refit_source(cfg) -> Path:
+    return Path(os.path.expanduser(str(cfg.train.refit_from))).resolve()
+
+
+# Settings that may differ between a job and the one it refits from (train.refit_from): they change
+# neither the validation split nor what was trained (the data's reviews are checked by their counts).
+REFIT_FROM_FREE = ("train.refit", "train.refit_from", "threads", "keras_verbose", "data.path", "data.cache_dir",
+                   "data.source", "test_by_length")
+
+
+def check_refit_source(cfg, out_dir: Path) -> None:
+    """train.refit_from: a complete job of these same settings, in another dir than this job's (checked
+    before this job writes anything there), or a UserError naming the fix."""
+    source = refit_source(cfg)
+    if source == out_dir.resolve():
+        raise UserError(f"train.refit_from={source} is this job's own dir: run the refit into another dir")
+    metrics = artifacts.read_metrics(source)
+    needed = [source / "config.yaml", source / "history.csv", source / "checkpoints" / "best.keras"]
+    if not metrics or metrics.get("status") != "complete" or not all(path.is_file() for path in needed):
+        raise UserError(f"train.refit_from={source}: not a complete job dir (metrics.json saying complete, config.yaml, "
+                        "history.csv, checkpoints/best.keras); give the dir of a finished job")
+    saved = OmegaConf.to_container(OmegaConf.load(source / "config.yaml"))
+    changed = [key for key in artifacts.changed_settings(saved, OmegaConf.to_container(cfg, resolve=True))
+               if not any(key == free or key.startswith(free + ".") for free in REFIT_FROM_FREE)]
+    if changed:
+        raise UserError(f"train.refit_from={source} was run with other settings ({', '.join(changed)}): its model is not "
+                        "this job's choice; give a job of the same settings, or drop train.refit_from")
+
+
+def earlier_choice(cfg, out_dir: Path, n_train: int, n_val: int):
+    """train.refit_from: what a finished job of the same settings chose on validation (its settings,
+    trials, early-stopped model and epochs), instead of searching and training again: the same as
+    this job would choose, at the cost of the refit only. Its history.csv, tuner_trials.csv and
+    checkpoint are copied in, so this job dir holds everything a job that chose itself would."""
+    source = refit_source(cfg)
+    metrics = artifacts.read_metrics(source)  # checked by check_refit_source
+    if (metrics.get("n_train"), metrics.get("n_val")) != (n_train, n_val):
+        raise UserError(f"train.refit_from={source} had {metrics.get('n_train')} train / {metrics.get('n_val')} val reviews, "
+                        f"this job {n_train} / {n_val}: other data; give a job run on the same data")
+    log.info("refit from %s: its settings, its model and epochs chosen on validation", source)
+    (out_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+    for name in ("history.csv", "tuner_trials.csv", "checkpoints/best.keras"):
+        if (source / name).is_file():
+            shutil.copyfile(source / name, out_dir / name)
+    trials = pd.read_csv(out_dir / "tuner_trials.csv") if (out_dir / "tuner_trials.csv").is_file() else None
+    selected = keras.models.load_model(out_dir / "checkpoints" / "best.keras")
+    return metrics["model"], metrics["best_hyperparameters"], trials, pd.read_csv(out_dir / "history.csv"), selected
 
 
 def refit_on_train_and_val(cfg, out_dir: Path, settings: dict, vocab_size: int, pad_to: list[int], history: pd.DataFrame, x_all, y_all):
@@ -459,6 +519,10 @@ def check_config(cfg) -> None:
         (_positive_number(cfg.train.shape_cost) or cfg.train.shape_cost == 0,
          f"train.shape_cost={cfg.train.shape_cost!r}: use a number of tokens >= 0"),
         (isinstance(cfg.train.refit, bool), f"train.refit={cfg.train.refit!r}: use true or false"),
+        (not cfg.train.refit_from or cfg.train.refit is True,
+         f"train.refit_from={cfg.train.refit_from}: refitting from an earlier job needs train.refit=true"),
+        (not cfg.train.refit_from or a.cell != linear.CELL,
+         f"train.refit_from is for the recurrent models; arch={a.name} refits in seconds: drop train.refit_from"),
         (cfg.train.monitor in ("val_loss", "val_accuracy"), f"train.monitor={cfg.train.monitor!r}: use val_loss or val_accuracy"),
         (cfg.train.lr_schedule in ("plateau", "cosine", "constant"), f"train.lr_schedule={cfg.train.lr_schedule!r}: use plateau, cosine or constant"),
         (_fraction(cfg.data.val_fraction), f"data.val_fraction={cfg.data.val_fraction!r}: use a number in (0, 1)"),

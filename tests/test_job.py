@@ -131,6 +131,26 @@ def test_refit_learns_from_train_and_val_for_the_epochs_validation_chose(run_cli
     assert len(refit_history) == record["epochs"] and "val_loss" not in refit_history
     np.testing.assert_allclose(refit_history["learning_rate"], history["learning_rate"][: record["epochs"]])
 
+    # train.refit_from: the plain job's choice taken over, only the refit run: the refit job's figures
+    plain_dir = tmp_path / "plain"
+    result = run_cli(*TINY, "train.epochs=3", "train.lr_schedule=cosine", "train.refit=true", f"train.refit_from={plain_dir}",
+                     "threads.intra_op=1", f"hydra.run.dir={tmp_path / 'later'}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    later = json.loads((tmp_path / "later" / "metrics.json").read_text())
+    assert later["refit"] == {**record, "from": str(plain_dir), "wall_s": later["refit"]["wall_s"]}
+    for key in ("test_accuracy", "test_loss", "val_accuracy", "val_loss", "test_by_length", "best_epoch", "model"):
+        assert later[key] == refit[key], key
+    assert later["tuning_wall_s"] == 0 and later["training_wall_s"] < refit["training_wall_s"]
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "later" / "predictions.csv"), predictions)
+    assert (tmp_path / "later" / "history.csv").read_text() == (plain_dir / "history.csv").read_text()
+    # another setting, or the source's own dir: one line, and the source job untouched
+    other = run_cli(*TINY, "train.epochs=3", "train.refit=true", f"train.refit_from={plain_dir}", f"hydra.run.dir={tmp_path / 'other'}")
+    assert_one_line_failure(other, "other settings (train.lr_schedule)", "same settings")
+    itself = run_cli(*TINY, "train.epochs=3", "train.lr_schedule=cosine", "train.refit=true", f"train.refit_from={plain_dir}",
+                     f"hydra.run.dir={plain_dir}")
+    assert_one_line_failure(itself, "this job's own dir")
+    assert json.loads((plain_dir / "metrics.json").read_text()) == plain
+
 
 def test_weight_averaging_validates_checkpoints_and_keeps_the_averaged_weights(run_cli, tmp_path):
     """arch.ema_momentum: the model kept is the one validation scored. metrics.json's val_loss is computed
@@ -224,6 +244,8 @@ def test_unknown_choices_fail_before_any_work(run_cli, tmp_path, overrides, frag
         (["train.lr_schedule=step"], ["train.lr_schedule='step'", "plateau, cosine or constant"]),
         (["train.jit_compile=maybe"], ["train.jit_compile='maybe'", "true or false"]),
         (["train.refit=later"], ["train.refit='later'", "true or false"]),
+        (["train.refit_from=/no/such/job"], ["train.refit_from=/no/such/job", "needs train.refit=true"]),
+        (["train.refit=true", "train.refit_from=/no/such/job"], ["train.refit_from=/no/such/job", "not a complete job dir"]),
         (["arch.ema_momentum=1"], ["arch.ema_momentum=1", "(0, 1)"]),
         (["tuner=random", "+tuner.search_space.ema_momentum={type:choice,values:[0.9,0.99]}"],
          ["tuner.search_space.ema_momentum", "arch.ema_momentum"]),
@@ -240,6 +262,11 @@ def test_impossible_settings_fail_with_one_line_and_a_failed_status(run_cli, tmp
     assert metrics["status"] == "failed" and fragments[0] in metrics["error"]
     assert not (tmp_path / "model.keras").exists() and not (tmp_path / "predictions.csv").exists()
     assert not (tmp_path / "model.npz").exists()
+
+
+def test_refit_from_is_for_the_recurrent_models(run_cli, tmp_path):
+    result = run_cli("experiment=quick", "arch=tfidf_lr", "train.refit=true", "train.refit_from=/no/such/job", f"hydra.run.dir={tmp_path}")
+    assert_one_line_failure(result, "train.refit_from is for the recurrent models", "drop train.refit_from")
 
 
 def test_corrupt_archive(run_cli, tmp_path):
