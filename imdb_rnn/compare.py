@@ -47,8 +47,9 @@ from imdb_rnn.quiet import run_command
 ARCH_ORDER = ["rnn", "lstm", "gru", "tfidf_lr"]  # the linear baseline last: the line to beat
 # Overrides that never tell cells apart beyond arch and bucket (they are the cell, or the grid).
 CELL_KEYS = {"arch", "bucket", "bucket.min_len", "bucket.max_len", "bucket.index", "bucket.n_buckets", "sweep"}
-# Overrides that do not change what a job learns (where files are, threads, verbosity).
-NEUTRAL_KEYS = {"data.cache_dir", "threads.intra_op", "threads.inter_op", "keras_verbose"}
+# Overrides that do not change what a job learns (where files are, threads, verbosity, and the job
+# whose choice a refit took over: the same figures as choosing again).
+NEUTRAL_KEYS = {"data.cache_dir", "threads.intra_op", "threads.inter_op", "keras_verbose", "train.refit_from"}
 # Repeats of one setting: jobs that differ only here are pooled into one cell (mean ± std).
 REPEAT_KEYS = {"seed"}
 # Resolved settings (config.yaml, each key and what is under it) that never tell jobs apart: the

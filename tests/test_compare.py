@@ -27,6 +27,7 @@ def make_job(job_dir: Path, arch="lstm", bucket=(130, 175), acc=0.8, status="com
         "".join(f"- {o}\n" for o in [f"arch={arch}", f"bucket='{name}'", *overrides]))
     config = OmegaConf.merge(
         {"arch": {"name": arch, "ema_momentum": None}, "tuner": "hyperband", "experiment": None, "seed": seed,
+         "train": {"refit_from": None},
          "bucket": {"name": name, "min_len": bucket[0], "max_len": bucket[1], "scheme": "fixed"}},
         OmegaConf.from_dotlist(list(overrides)), settings or {})
     OmegaConf.save(config, job_dir / "config.yaml")
@@ -161,7 +162,8 @@ def test_variants_follow_the_settings_not_their_spelling(tmp_path, capsys):
     not a difference, nor one that only the jobs of another arch lack."""
     averaged = {"arch": {"ema_momentum": 0.99}}
     make_job(tmp_path / "a1", "gru", (0, 129), 0.70, overrides=["experiment=best_gru", "seed=1"], seed=1, settings=averaged)
-    make_job(tmp_path / "a2", "gru", (0, 129), 0.72, overrides=["experiment=best_gru", "seed=2"], seed=2, settings=averaged)
+    make_job(tmp_path / "a2", "gru", (0, 129), 0.72, overrides=["experiment=best_gru", "seed=2", "train.refit_from=/jobs/a2"],
+             seed=2, settings=averaged)  # the same recipe, its choice taken from an earlier job
     make_job(tmp_path / "a3", "gru", (0, 129), 0.74, overrides=["experiment=best_gru", "arch.ema_momentum=0.99", "seed=3"],
              seed=3, settings={**averaged, "data": {"keep": "last"}})  # a setting the others' configs lack
     make_job(tmp_path / "b1", "gru", (0, 129), 0.60, overrides=["experiment=best_gru", "seed=4"], seed=4)
