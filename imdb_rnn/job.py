@@ -235,7 +235,11 @@ def check_refit_source(cfg, out_dir: Path) -> None:
     if not metrics or metrics.get("status") != "complete" or not all(path.is_file() for path in needed):
         raise UserError(f"train.refit_from={source}: not a complete job dir (metrics.json saying complete, config.yaml, "
                         "history.csv, checkpoints/best.keras); give the dir of a finished job")
-    saved = OmegaConf.to_container(OmegaConf.load(source / "config.yaml"))
+    try:
+        saved = OmegaConf.to_container(OmegaConf.load(source / "config.yaml"))
+    except Exception as exc:  # noqa: BLE001 - any parse error: the same advice
+        raise UserError(f"train.refit_from={source}: its config.yaml is unreadable ({type(exc).__name__}); "
+                        "give the dir of a finished job") from None
     changed = [key for key in artifacts.changed_settings(saved, OmegaConf.to_container(cfg, resolve=True))
                if not any(key == free or key.startswith(free + ".") for free in REFIT_FROM_FREE)]
     if changed:

@@ -141,7 +141,7 @@ def test_refit_learns_from_train_and_val_for_the_epochs_validation_chose(run_cli
     for key in ("test_accuracy", "test_loss", "val_accuracy", "val_loss", "test_by_length", "best_epoch", "model"):
         assert later[key] == refit[key], key
     assert later["tuning_wall_s"] == 0 and later["training_wall_s"] < refit["training_wall_s"]
-    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "later" / "predictions.csv"), predictions)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "later" / "predictions.csv"), predictions, check_exact=True)
     assert (tmp_path / "later" / "history.csv").read_text() == (plain_dir / "history.csv").read_text()
     # another setting, or the source's own dir: one line, and the source job untouched
     other = run_cli(*TINY, "train.epochs=3", "train.refit=true", f"train.refit_from={plain_dir}", f"hydra.run.dir={tmp_path / 'other'}")
