@@ -106,7 +106,8 @@ def find_job_dirs(root: Path) -> tuple[list[Path], list[Path]]:
 
 def _overrides(job_dir: Path) -> list[str]:
     try:
-        return [str(o) for o in OmegaConf.load(job_dir / ".hydra" / "overrides.yaml")]
+        # As typed: an override may hold an interpolation (train.refit_from='.../gru_all,seed=${seed}').
+        return [str(o) for o in OmegaConf.to_container(OmegaConf.load(job_dir / ".hydra" / "overrides.yaml"), resolve=False)]
     except Exception:  # noqa: BLE001 - no or unreadable overrides: nothing to tell it apart by
         return []
 

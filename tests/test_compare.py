@@ -27,7 +27,7 @@ def make_job(job_dir: Path, arch="lstm", bucket=(130, 175), acc=0.8, status="com
         "".join(f"- {o}\n" for o in [f"arch={arch}", f"bucket='{name}'", *overrides]))
     config = OmegaConf.merge(
         {"arch": {"name": arch, "ema_momentum": None}, "tuner": "hyperband", "experiment": None, "seed": seed,
-         "train": {"refit_from": None},
+         "train": {"refit": False, "refit_from": None},
          "bucket": {"name": name, "min_len": bucket[0], "max_len": bucket[1], "scheme": "fixed"}},
         OmegaConf.from_dotlist(list(overrides)), settings or {})
     OmegaConf.save(config, job_dir / "config.yaml")
@@ -170,6 +170,8 @@ def test_variants_follow_the_settings_not_their_spelling(tmp_path, capsys):
     make_job(tmp_path / "c1", "gru", (0, 129), 0.90, overrides=["experiment=best_gru", "tuner=none"], settings=averaged)
     unreadable = make_job(tmp_path / "d1", "gru", (0, 129), 0.50, status="failed", overrides=["experiment=best_gru", "seed=5"])
     (unreadable / "config.yaml").write_text("arch: [unclosed\n")  # keeps its spelled variant, spoils no other
+    make_job(tmp_path / "f1", "gru", (0, 129), 0.65, overrides=["experiment=best_gru", "train.refit=true",
+             "train.refit_from=/jobs/b,seed=${seed}"], settings=averaged)  # an override as typed, interpolation and all
     baseline = make_job(tmp_path / "e1", "tfidf_lr", (0, 129), 0.85)
     (baseline / "config.yaml").write_text("arch:\n  name: tfidf_lr\n  C: 4\nseed: 0\n")  # no ema_momentum: not a GRU
     assert compare.main([str(tmp_path), "-o", str(tmp_path / "cmp")]) == 0
@@ -178,11 +180,11 @@ def test_variants_follow_the_settings_not_their_spelling(tmp_path, capsys):
     recipe = "experiment=best_gru"
     assert variant == {"a1": f"{recipe} [arch.ema_momentum=0.99]", "a2": f"{recipe} [arch.ema_momentum=0.99]",
                        "a3": f"{recipe} [arch.ema_momentum=0.99]", "b1": f"{recipe} [arch.ema_momentum=null]",
-                       "c1": f"{recipe} tuner=none", "d1": recipe, "e1": ""}
+                       "c1": f"{recipe} tuner=none", "d1": recipe, "e1": "", "f1": f"{recipe} train.refit=true"}
     rows = [line.split() for line in capsys.readouterr().out.split("Seed ensembles")[0].splitlines() if line.startswith(("gru", "tfidf"))]
     assert {" ".join(r[:-1]): r[-1] for r in rows} == {
         f"gru {recipe} [arch.ema_momentum=0.99]": "72.0±2.0", f"gru {recipe} [arch.ema_momentum=null]": "60.0",
-        f"gru {recipe} tuner=none": "90.0*", "tfidf_lr": "85.0"}
+        f"gru {recipe} tuner=none": "90.0*", f"gru {recipe} train.refit=true": "65.0", "tfidf_lr": "85.0"}
 
 
 def test_a_distributed_search_worker_is_listed_not_compared(tmp_path, capsys):
