@@ -2,6 +2,7 @@
 `bucket=130_175` command, and every user-facing failure (one line, non-zero exit, nothing that looks done)."""
 
 import json
+import shutil
 
 import keras
 import numpy as np
@@ -150,6 +151,13 @@ def test_refit_learns_from_train_and_val_for_the_epochs_validation_chose(run_cli
                      f"hydra.run.dir={plain_dir}")
     assert_one_line_failure(itself, "this job's own dir")
     assert json.loads((plain_dir / "metrics.json").read_text()) == plain
+    # a source that learned from other reviews (its counts differ): one line, nothing refit
+    shutil.copytree(plain_dir, tmp_path / "elsewhere")
+    (tmp_path / "elsewhere" / "metrics.json").write_text(json.dumps({**plain, "n_train": 999}))
+    odd = run_cli(*TINY, "train.epochs=3", "train.lr_schedule=cosine", "train.refit=true",
+                  f"train.refit_from={tmp_path / 'elsewhere'}", f"hydra.run.dir={tmp_path / 'odd'}")
+    assert_one_line_failure(odd, "had 999 train / 400 val reviews, this job 1600 / 400", "same data")
+    assert not (tmp_path / "odd" / "model.keras").exists()
 
 
 def test_weight_averaging_validates_checkpoints_and_keeps_the_averaged_weights(run_cli, tmp_path):
