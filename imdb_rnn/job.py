@@ -240,8 +240,7 @@ def check_refit_source(cfg, out_dir: Path) -> None:
     except Exception as exc:  # noqa: BLE001 - any parse error: the same advice
         raise UserError(f"train.refit_from={source}: its config.yaml is unreadable ({type(exc).__name__}); "
                         "give the dir of a finished job") from None
-    changed = [key for key in artifacts.changed_settings(saved, OmegaConf.to_container(cfg, resolve=True))
-               if not any(key == free or key.startswith(free + ".") for free in REFIT_FROM_FREE)]
+    changed = artifacts.changed_settings(saved, OmegaConf.to_container(cfg, resolve=True), ignoring=REFIT_FROM_FREE)
     if changed:
         raise UserError(f"train.refit_from={source} was run with other settings ({', '.join(changed)}): its model is not "
                         "this job's choice; give a job of the same settings, or drop train.refit_from")
