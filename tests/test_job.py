@@ -277,6 +277,19 @@ def test_refit_from_is_for_the_recurrent_models(run_cli, tmp_path):
     assert_one_line_failure(result, "train.refit_from is for the recurrent models", "drop train.refit_from")
 
 
+def test_refit_from_a_job_whose_config_is_unreadable(run_cli, tmp_path):
+    source = tmp_path / "source"
+    (source / "checkpoints").mkdir(parents=True)
+    for name in ("history.csv", "checkpoints/best.keras"):
+        (source / name).write_text("")
+    (source / "metrics.json").write_text(json.dumps({"status": "complete"}))
+    (source / "config.yaml").write_text("arch: [unclosed\n")
+    result = run_cli(*TINY, "train.refit=true", f"train.refit_from={source}", f"hydra.run.dir={tmp_path / 'job'}")
+    assert_one_line_failure(result, "its config.yaml is unreadable", "give the dir of a finished job")
+    assert json.loads((tmp_path / "job" / "metrics.json").read_text())["status"] == "failed"
+    assert json.loads((source / "metrics.json").read_text()) == {"status": "complete"}
+
+
 def test_corrupt_archive(run_cli, tmp_path):
     bad = tmp_path / "aclImdb_v1.tar.gz"
     bad.write_bytes(b"\x1f\x8b" + b"\x00" * 1000)
