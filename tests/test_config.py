@@ -89,8 +89,9 @@ def test_experiments_set_what_they_promise():
         best = compose_cfg(f"experiment=best_{arch}")
         assert (best.arch.cell, best.bucket.name, best.tuner.kind, best.arch.bidirectional) == (arch, "all", "none", True)
         assert best.arch.embedding_dropout == 0.4 and compose_cfg(f"arch={arch}").arch.embedding_dropout == 0
-    best_gru = compose_cfg("experiment=best_gru")  # the GRU's recipe stacks two layers and averages weights
-    assert (best_gru.arch.num_layers, best_gru.arch.ema_momentum) == (2, 0.99)
+    best_gru = compose_cfg("experiment=best_gru")  # the GRU's recipe stacks two wider layers and averages weights
+    assert (best_gru.arch.num_layers, best_gru.arch.ema_momentum, best_gru.arch.units) == (2, 0.99, 128)
+    assert compose_cfg("experiment=best_gru", "arch.units=64").arch.units == 64  # the recipe before, as the README spells it
     assert compose_cfg("experiment=best_lstm").arch.ema_momentum is None and compose_cfg("arch=gru").arch.ema_momentum is None
     # on one bucket: the generalist's GRU without embedding dropout, trained on that bucket's reviews alone
     one_bucket = compose_cfg("experiment=best_gru_bucket", "bucket=0_129")
