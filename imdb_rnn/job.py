@@ -70,7 +70,7 @@ def run_job(cfg, out_dir: Path) -> dict:
     if baseline:
         trained = fit_baseline(cfg, x_train, train.labels, x_val, val.labels)
     else:
-        trained = search_and_retrain(cfg, out_dir, vocab_size, pad_to, x_train, train.labels, x_val, val.labels)
+        trained = train_recurrent(cfg, out_dir, vocab_size, pad_to, x_train, train.labels, x_val, val.labels)
         if trained.worker:  # a distributed-search worker: done; the chief's job retrains the best trial
             return finish_worker(cfg, out_dir, bucket, trained.trials, data_s, trained.tuning_s, started)
 
@@ -163,55 +163,77 @@ def batch_lengths(train_cfg, train_lengths, longest: int) -> list[int]:
     return inputs.padded_lengths(train_lengths, train_cfg.shape_cost if train_cfg.jit_compile else 0, longest=longest)
 
 
-def search_and_retrain(cfg, out_dir: Path, vocab_size: int, pad_to: list[int], x_train, y_train, x_val, y_val) -> Trained:
-    """Keras Tuner search on the validation split, then the best settings retrained with early stopping
-    (or both taken from a job that made them already: train.refit_from); then train.refit."""
+@dataclass
+class Choice:
+    """The model validation chose: its settings (arch config + tuned values), the search's trials, the
+    retraining's epochs and the early-stopped model itself (None for a distributed-search worker)."""
+
+    settings: dict
+    tuned: dict
+    trials: pd.DataFrame | None
+    history: pd.DataFrame | None
+    model: keras.Model | None
+    tuning_s: float = 0.0
+
+
+def train_recurrent(cfg, out_dir: Path, vocab_size: int, pad_to: list[int], x_train, y_train, x_val, y_val) -> Trained:
+    """The model validation chooses (searched and retrained here, or taken from the job that chose it
+    already: train.refit_from), then with train.refit the same settings refit on train + validation."""
     batch_size = cfg.train.batch_size
     t0 = time.perf_counter()
     if cfg.train.refit_from:
-        settings, tuned, trials, history, selected = earlier_choice(cfg, out_dir, len(x_train), len(x_val))
-        tuning_s = 0.0
+        choice = earlier_choice(cfg, out_dir, len(x_train), len(x_val))
     else:
-        val_ds, _ = inputs.eval_batches(x_val, y_val, batch_size, pad_to)
-        arch = OmegaConf.to_container(cfg.arch, resolve=True)
-        if cfg.tuner.kind == "none":
-            settings, tuned, trials = arch, {}, None
-        else:
-            tuner_dir = tuning.project_parent(cfg.tuner, out_dir)  # <job dir>/tuner, or the shared tuner.directory
-            log.info("tuning with %s (project in %s), batches padded to %s", cfg.tuner.kind, tuner_dir, pad_to)
-            settings, tuned, trials = tuning.search(
-                cfg.tuner, arch, vocab_size, inputs.train_batches(x_train, y_train, batch_size, cfg.seed, pad_to), val_ds,
-                tuner_dir, cfg.seed, cfg.train.jit_compile,
-                callbacks=[keras.callbacks.EarlyStopping(cfg.train.monitor, patience=cfg.tuner.patience)],
-                verbose=cfg.keras_verbose,
-            )
-            artifacts.write_csv(out_dir / "tuner_trials.csv", trials)
-            if settings is None:
-                return Trained(None, None, {}, {}, trials, tuning_s=time.perf_counter() - t0, worker=True)
-            log.info("best of %d trials: %s", len(trials), tuned)
-        tuning_s = time.perf_counter() - t0
-
-        t0 = time.perf_counter()
-        # Retraining does not depend on how much the search drew: fresh seeds, freshly shuffled batches.
-        keras.utils.set_random_seed(cfg.seed)
-        model = build_model(settings, vocab_size, cfg.train.jit_compile)
-        train_ds = inputs.train_batches(x_train, y_train, batch_size, cfg.seed, pad_to)
-        history = fit(model, train_ds, val_ds, cfg.train, settings, out_dir, cfg.keras_verbose)
-        # The checkpoint holds the best epoch (EarlyStopping only restores it when it stops training early).
-        selected = keras.models.load_model(out_dir / "checkpoints" / "best.keras")
-    final, refit = selected, None
+        choice = search_and_retrain(cfg, out_dir, vocab_size, pad_to, x_train, y_train, x_val, y_val)
+    if choice.model is None:
+        return Trained(None, None, {}, {}, choice.trials, tuning_s=choice.tuning_s, worker=True)
+    selected, final, refit = choice.model, choice.model, None
     if cfg.train.refit:
-        final, refit = refit_on_train_and_val(cfg, out_dir, settings, vocab_size, pad_to, history, x_train + x_val, np.concatenate([y_train, y_val]))
+        final, refit = refit_on_train_and_val(cfg, out_dir, choice.settings, vocab_size, pad_to, choice.history,
+                                              x_train + x_val, np.concatenate([y_train, y_val]))
         if cfg.train.refit_from:
             refit["from"] = str(refit_source(cfg))
     return Trained(
         predict=lambda seqs: inputs.predict_in_order(final, seqs, batch_size, pad_to),
         save=lambda job_dir: artifacts.save_model(final, job_dir / "model.keras"),
-        settings=settings, tuned=tuned, trials=trials, history=history,
-        tuning_s=tuning_s, training_s=time.perf_counter() - t0,
+        settings=choice.settings, tuned=choice.tuned, trials=choice.trials, history=choice.history,
+        tuning_s=choice.tuning_s, training_s=time.perf_counter() - t0 - choice.tuning_s,
         selected=None if refit is None else (lambda seqs: inputs.predict_in_order(selected, seqs, batch_size, pad_to)),
         refit=refit,
     )
+
+
+def search_and_retrain(cfg, out_dir: Path, vocab_size: int, pad_to: list[int], x_train, y_train, x_val, y_val) -> Choice:
+    """Keras Tuner search on the validation split, then the best settings retrained with early stopping."""
+    batch_size = cfg.train.batch_size
+    t0 = time.perf_counter()
+    val_ds, _ = inputs.eval_batches(x_val, y_val, batch_size, pad_to)
+    arch = OmegaConf.to_container(cfg.arch, resolve=True)
+    if cfg.tuner.kind == "none":
+        settings, tuned, trials = arch, {}, None
+    else:
+        tuner_dir = tuning.project_parent(cfg.tuner, out_dir)  # <job dir>/tuner, or the shared tuner.directory
+        log.info("tuning with %s (project in %s), batches padded to %s", cfg.tuner.kind, tuner_dir, pad_to)
+        settings, tuned, trials = tuning.search(
+            cfg.tuner, arch, vocab_size, inputs.train_batches(x_train, y_train, batch_size, cfg.seed, pad_to), val_ds,
+            tuner_dir, cfg.seed, cfg.train.jit_compile,
+            callbacks=[keras.callbacks.EarlyStopping(cfg.train.monitor, patience=cfg.tuner.patience)],
+            verbose=cfg.keras_verbose,
+        )
+        artifacts.write_csv(out_dir / "tuner_trials.csv", trials)
+        if settings is None:  # a distributed-search worker: its trials are its result
+            return Choice({}, {}, trials, None, None, tuning_s=time.perf_counter() - t0)
+        log.info("best of %d trials: %s", len(trials), tuned)
+    tuning_s = time.perf_counter() - t0
+
+    # Retraining does not depend on how much the search drew: fresh seeds, freshly shuffled batches.
+    keras.utils.set_random_seed(cfg.seed)
+    model = build_model(settings, vocab_size, cfg.train.jit_compile)
+    train_ds = inputs.train_batches(x_train, y_train, batch_size, cfg.seed, pad_to)
+    history = fit(model, train_ds, val_ds, cfg.train, settings, out_dir, cfg.keras_verbose)
+    # The checkpoint holds the best epoch (EarlyStopping only restores it when it stops training early).
+    selected = keras.models.load_model(out_dir / "checkpoints" / "best.keras")
+    return Choice(settings, tuned, trials, history, selected, tuning_s)
 
 
 def refit_source(cfg) -> Path:
@@ -246,7 +268,7 @@ def check_refit_source(cfg, out_dir: Path) -> None:
                         "this job's choice; give a job of the same settings, or drop train.refit_from")
 
 
-def earlier_choice(cfg, out_dir: Path, n_train: int, n_val: int):
+def earlier_choice(cfg, out_dir: Path, n_train: int, n_val: int) -> Choice:
     """train.refit_from: what a finished job of the same settings chose on validation (its settings,
     trials, early-stopped model and epochs), instead of searching and training again: the same as
     this job would choose, at the cost of the refit only. Its history.csv, tuner_trials.csv and
@@ -263,7 +285,7 @@ def earlier_choice(cfg, out_dir: Path, n_train: int, n_val: int):
             shutil.copyfile(source / name, out_dir / name)
     trials = pd.read_csv(out_dir / "tuner_trials.csv") if (out_dir / "tuner_trials.csv").is_file() else None
     selected = keras.models.load_model(out_dir / "checkpoints" / "best.keras")
-    return metrics["model"], metrics["best_hyperparameters"], trials, pd.read_csv(out_dir / "history.csv"), selected
+    return Choice(metrics["model"], metrics["best_hyperparameters"], trials, pd.read_csv(out_dir / "history.csv"), selected)
 
 
 def refit_on_train_and_val(cfg, out_dir: Path, settings: dict, vocab_size: int, pad_to: list[int], history: pd.DataFrame, x_all, y_all):
