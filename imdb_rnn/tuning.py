@@ -10,6 +10,7 @@ processes run the trials, all in one shared tuner directory. Keras Tuner takes t
 KERASTUNER_* environment variables; `distributed_env` maps the config onto them.
 """
 
+import json
 import logging
 import os
 import warnings
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import keras
 import keras_tuner as kt
+import keras_tuner.src.utils as kt_utils
 import pandas as pd
 from omegaconf import OmegaConf
 
@@ -42,6 +44,21 @@ class TrialLog(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         log.info("trial done after %d epochs: %s", self.epochs, ", ".join(f"{k}={v:.4f}" for k, v in self.last.items()))
+
+
+def _save_json_atomically(path, obj):
+    """Keras Tuner's save_json, written whole or not at all: it truncates the file, then writes, so a
+    job killed in between left an empty oracle.json that no later run could resume from."""
+    text = json.dumps(obj)
+    partial = f"{path}.partial"
+    with open(partial, "w") as f:
+        f.write(text)
+    os.replace(partial, path)  # atomic on one filesystem: the old state or the new one, never half
+    return text
+
+
+# Every Keras Tuner state file (oracle, trials, tuner) is written through this one function.
+kt_utils.save_json = _save_json_atomically
 
 
 def _declare(hp: kt.HyperParameters, name: str, spec: dict):
@@ -74,6 +91,14 @@ class SearchSpaceModel(kt.HyperModel):
 
 
 def make_tuner(cfg, hypermodel: SearchSpaceModel, directory: Path, seed: int) -> kt.Tuner:
+    try:
+        return _new_tuner(cfg, hypermodel, directory, seed)
+    except json.JSONDecodeError:  # a state file cut off mid-write, by a run from before the atomic writes
+        raise UserError(f"the saved tuner search in {Path(directory) / 'search'} is unreadable (a file cut off by a "
+                        "killed run): delete that dir to start this job's search over") from None
+
+
+def _new_tuner(cfg, hypermodel: SearchSpaceModel, directory: Path, seed: int) -> kt.Tuner:
     common = dict(
         objective=kt.Objective(cfg.objective, direction="min" if "loss" in cfg.objective else "max"),
         seed=seed,

@@ -1,11 +1,15 @@
 """The YAML search space becomes a Keras Tuner HyperModel; mistakes in it are one-line user errors."""
 
+import json
+import os
+
 import keras_tuner as kt
+import keras_tuner.src.utils as kt_utils
 import pytest
 from omegaconf import OmegaConf
 
 from imdb_rnn import UserError
-from imdb_rnn.tuning import SearchSpaceModel
+from imdb_rnn.tuning import SearchSpaceModel, make_tuner
 
 from test_config import compose_cfg
 
@@ -37,3 +41,27 @@ def test_search_space_types_are_checked():
         SearchSpaceModel(arch, {"units": {"type": "range", "values": [1]}}, 100).build(kt.HyperParameters())
     with pytest.raises(UserError, match="not a valid int range"):
         SearchSpaceModel(arch, {"units": {"type": "int", "min": 1}}, 100).build(kt.HyperParameters())
+
+
+def test_tuner_state_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    """A job killed while Keras Tuner saves its state keeps the previous state, so the search can resume."""
+    state = tmp_path / "oracle.json"
+    kt_utils.save_json(str(state), {"trials": 1})
+
+    def killed(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", killed)  # the job dies after writing, before the new file takes over
+    with pytest.raises(KeyboardInterrupt):
+        kt_utils.save_json(str(state), {"trials": 2})
+    assert json.loads(state.read_text()) == {"trials": 1}
+
+
+def test_unreadable_tuner_state_is_a_user_error(tmp_path):
+    cfg = compose_cfg("tuner=random")
+    arch, search_space = arch_and_space("tuner=random")
+    (tmp_path / "search").mkdir()
+    for name in ("tuner0.json", "oracle.json"):  # what a run killed mid-write used to leave
+        (tmp_path / "search" / name).write_text("")
+    with pytest.raises(UserError, match="delete that dir"):
+        make_tuner(cfg.tuner, SearchSpaceModel(arch, search_space, 100), tmp_path, seed=0)
