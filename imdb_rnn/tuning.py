@@ -28,6 +28,8 @@ from imdb_rnn.models import build_model, ema_callbacks
 
 log = logging.getLogger(__name__)
 
+PROJECT_NAME = "search"  # the tuner project's dir, inside the job's tuner/ (or tuner.directory)
+
 # Hyperband continues a promising trial from its saved weights with a fresh optimizer, which Keras
 # reports as skipped optimizer variables: expected, not a problem.
 warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
@@ -94,7 +96,7 @@ def make_tuner(cfg, hypermodel: SearchSpaceModel, directory: Path, seed: int) ->
     try:
         return _new_tuner(cfg, hypermodel, directory, seed)
     except json.JSONDecodeError:  # a state file cut off mid-write, by a run from before the atomic writes
-        raise UserError(f"the saved tuner search in {Path(directory) / 'search'} is unreadable (a file cut off by a "
+        raise UserError(f"the saved tuner search in {Path(directory) / PROJECT_NAME} is unreadable (a file cut off by a "
                         "killed run): delete that dir to start this job's search over") from None
 
 
@@ -103,7 +105,7 @@ def _new_tuner(cfg, hypermodel: SearchSpaceModel, directory: Path, seed: int) ->
         objective=kt.Objective(cfg.objective, direction="min" if "loss" in cfg.objective else "max"),
         seed=seed,
         directory=str(directory),
-        project_name="search",
+        project_name=PROJECT_NAME,
         overwrite=False,  # resume
     )
     if cfg.kind == "hyperband":

@@ -290,6 +290,17 @@ def test_refit_from_a_job_whose_config_is_unreadable(run_cli, tmp_path):
     assert json.loads((source / "metrics.json").read_text()) == {"status": "complete"}
 
 
+def test_a_search_state_cut_off_by_a_kill_says_what_to_delete(run_cli, tmp_path):
+    search = tmp_path / "job" / "tuner" / "search"
+    search.mkdir(parents=True)
+    for name in ("tuner0.json", "oracle.json"):  # what a job killed mid-save left before saves were atomic
+        (search / name).write_text("")
+    result = run_cli(*TINY, "tuner=random", "tuner.max_trials=1", "tuner.epochs=1", f"hydra.run.dir={tmp_path / 'job'}")
+    assert_one_line_failure(result, f"the saved tuner search in {search} is unreadable", "delete that dir")
+    assert json.loads((tmp_path / "job" / "metrics.json").read_text())["status"] == "failed"
+    assert not (tmp_path / "job" / "model.keras").exists() and not (tmp_path / "job" / "predictions.csv").exists()
+
+
 def test_corrupt_archive(run_cli, tmp_path):
     bad = tmp_path / "aclImdb_v1.tar.gz"
     bad.write_bytes(b"\x1f\x8b" + b"\x00" * 1000)

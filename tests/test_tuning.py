@@ -9,7 +9,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from imdb_rnn import UserError
-from imdb_rnn.tuning import SearchSpaceModel, make_tuner
+from imdb_rnn.tuning import SearchSpaceModel
 
 from test_config import compose_cfg
 
@@ -56,12 +56,3 @@ def test_tuner_state_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
         kt_utils.save_json(str(state), {"trials": 2})
     assert json.loads(state.read_text()) == {"trials": 1}
 
-
-def test_unreadable_tuner_state_is_a_user_error(tmp_path):
-    cfg = compose_cfg("tuner=random")
-    arch, search_space = arch_and_space("tuner=random")
-    (tmp_path / "search").mkdir()
-    for name in ("tuner0.json", "oracle.json"):  # what a run killed mid-write used to leave
-        (tmp_path / "search" / name).write_text("")
-    with pytest.raises(UserError, match="delete that dir"):
-        make_tuner(cfg.tuner, SearchSpaceModel(arch, search_space, 100), tmp_path, seed=0)
