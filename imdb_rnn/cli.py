@@ -11,8 +11,11 @@ and lists the jobs that failed.
 
 import atexit
 import logging
+import signal
 import sys
+import threading
 import traceback
+from contextlib import contextmanager
 from pathlib import Path
 
 import hydra
@@ -50,11 +53,12 @@ def main(cfg) -> dict | None:
         import_tensorflow_quietly()
         from imdb_rnn.job import run_job  # TensorFlow loads here, not for --help or --cfg
 
-        return run_job(cfg, out_dir)
+        with sigterm_interrupts():
+            return run_job(cfg, out_dir)
     except (Exception, KeyboardInterrupt) as exc:
-        reason = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+        reason = str(exc) if isinstance(exc, (UserError, Terminated)) else f"{type(exc).__name__}: {exc}"
         reason = " ".join(reason.split())  # one line, whatever the library's message looked like
-        if not isinstance(exc, UserError):
+        if not isinstance(exc, (UserError, Terminated)):
             log.error("job failed:\n%s", traceback.format_exc())
         status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
         if (artifacts.read_metrics(out_dir) or {}).get("status") != "complete":  # stopped before its first write: not its dir
@@ -63,7 +67,35 @@ def main(cfg) -> dict | None:
             log.error("job %s failed: %s", out_dir, reason)
             return None  # the sweep goes on
         print(f"imdb_rnn: error: {reason}", file=sys.stderr)
-        sys.exit(130 if isinstance(exc, KeyboardInterrupt) else 1)
+        sys.exit(128 + exc.signum if isinstance(exc, Terminated) else 130 if isinstance(exc, KeyboardInterrupt) else 1)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`, `docker stop`, a scheduler's time limit) stops a job as Ctrl-C does: its
+    metrics.json says `interrupted` instead of `running` forever, and the exit status is 143."""
+
+    signum = signal.SIGTERM
+
+    def __init__(self):
+        super().__init__("stopped by SIGTERM: run the same command again to redo the job (a sweep resumes where it stopped)")
+
+
+@contextmanager
+def sigterm_interrupts():
+    """Raise Terminated on SIGTERM while a job runs, unless SIGTERM already has a handler (submitit's,
+    which requeues a job on a cluster) or this is not the main thread (only it receives signals)."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def skip_if_complete(cfg, out_dir: Path) -> dict | None:

@@ -2,7 +2,11 @@
 `bucket=130_175` command, and every user-facing failure (one line, non-zero exit, nothing that looks done)."""
 
 import json
+import os
 import shutil
+import subprocess
+import sys
+import time
 
 import keras
 import numpy as np
@@ -10,7 +14,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from conftest import TINY
+from conftest import REPO, TINY
 from imdb_rnn import job
 
 pytestmark = pytest.mark.slow
@@ -299,6 +303,33 @@ def test_a_search_state_cut_off_by_a_kill_says_what_to_delete(run_cli, tmp_path)
     assert_one_line_failure(result, f"the saved tuner search in {search} is unreadable", "delete that dir")
     assert json.loads((tmp_path / "job" / "metrics.json").read_text())["status"] == "failed"
     assert not (tmp_path / "job" / "model.keras").exists() and not (tmp_path / "job" / "predictions.csv").exists()
+
+
+def test_sigterm_during_training_records_an_interrupted_job(cache_dir, tmp_path):
+    """`kill` (SIGTERM; also docker stop, a scheduler's time limit) once the first epoch is saved: the job
+    says so in one line, exits 143, and its metrics.json says interrupted instead of running forever."""
+    out = tmp_path / "job"
+    args = [sys.executable, "-m", "imdb_rnn", *TINY, "train.epochs=500", "train.patience=500", f"hydra.run.dir={out}"]
+    env = {**os.environ, "IMDB_RNN_CACHE": str(cache_dir)}
+    env.pop("IMDB_RNN_DATA", None)
+    proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not (out / "checkpoints" / "best.keras").exists():
+            assert proc.poll() is None, f"the job ended before it could be stopped: {proc.stderr.read()[-3000:]}"
+            assert time.monotonic() < deadline, "timed out waiting for the first epoch"
+            time.sleep(0.1)
+        proc.terminate()
+        stderr = proc.communicate(timeout=120)[1]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, stderr[-3000:]
+    assert "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1].startswith("imdb_rnn: error: stopped by SIGTERM: run the same command again")
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["status"] == "interrupted" and "SIGTERM" in metrics["error"]
+    assert not (out / "model.keras").exists() and not (out / "predictions.csv").exists()
 
 
 def test_corrupt_archive(run_cli, tmp_path):
