@@ -312,18 +312,21 @@ def test_sigterm_during_training_records_an_interrupted_job(cache_dir, tmp_path)
     args = [sys.executable, "-m", "imdb_rnn", *TINY, "train.epochs=500", "train.patience=500", f"hydra.run.dir={out}"]
     env = {**os.environ, "IMDB_RNN_CACHE": str(cache_dir)}
     env.pop("IMDB_RNN_DATA", None)
-    proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 300
-        while not (out / "checkpoints" / "best.keras").exists():
-            assert proc.poll() is None, f"the job ended before it could be stopped: {proc.stderr.read()[-3000:]}"
-            assert time.monotonic() < deadline, "timed out waiting for the first epoch"
-            time.sleep(0.1)
-        proc.terminate()
-        stderr = proc.communicate(timeout=120)[1]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    log = tmp_path / "stderr.log"  # a file, not a pipe: nothing blocks the job while the test waits
+    with log.open("w") as stderr_file:
+        proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=stderr_file)
+        try:
+            deadline = time.monotonic() + 300
+            while not (out / "checkpoints" / "best.keras").exists():
+                assert proc.poll() is None, f"the job ended before it could be stopped: {log.read_text()[-3000:]}"
+                assert time.monotonic() < deadline, "timed out waiting for the first epoch"
+                time.sleep(0.1)
+            proc.terminate()
+            proc.wait(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    stderr = log.read_text()
     assert proc.returncode == 143, stderr[-3000:]
     assert "Traceback" not in stderr
     assert stderr.strip().splitlines()[-1].startswith("imdb_rnn: error: stopped by SIGTERM: run the same command again")
