@@ -66,7 +66,8 @@ def test_reproduces_the_jobs_test_predictions(predictor, job_predictions):
     assert [len(s) for s in predictor.encode(texts)] == list(job_predictions["length"])
     probability = predictor.predict(texts, batch_size=37)
     assert probability.shape == (len(texts),)
-    np.testing.assert_allclose(probability, job_predictions["probability"], atol=1e-5, rtol=0)
+    # Other batches pad reviews to other lengths: float32 sums in another order, 2e-5 apart seen on AVX2.
+    np.testing.assert_allclose(probability, job_predictions["probability"], atol=1e-4, rtol=0)
 
 
 def test_predictions_keep_input_order_and_ignore_batching(predictor, job_predictions):
