@@ -27,14 +27,20 @@ def cache_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("cache")
 
 
+def cli_env(cache_dir: Path) -> dict:
+    """The environment of a command run by a test: the session's cache, and no IMDB_RNN_DATA (each test
+    says which data it uses)."""
+    env = {**os.environ, "IMDB_RNN_CACHE": str(cache_dir)}
+    env.pop("IMDB_RNN_DATA", None)
+    return env
+
+
 @pytest.fixture(scope="session")
 def run_cli(cache_dir):
     """Run `python -m <module> ARGS` in a subprocess from the repo root; return the CompletedProcess."""
 
     def run(*args, module="imdb_rnn", env=None, timeout=900, cwd=REPO, stdin=None):
-        full_env = {**os.environ, "IMDB_RNN_CACHE": str(cache_dir)}
-        full_env.pop("IMDB_RNN_DATA", None)  # each test says which data it uses
-        full_env.update(env or {})
+        full_env = {**cli_env(cache_dir), **(env or {})}
         return subprocess.run(
             [sys.executable, "-m", module, *map(str, args)],
             cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout, input=stdin,

@@ -2,7 +2,6 @@
 `bucket=130_175` command, and every user-facing failure (one line, non-zero exit, nothing that looks done)."""
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -14,7 +13,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from conftest import REPO, TINY
+from conftest import REPO, TINY, cli_env
 from imdb_rnn import job
 
 pytestmark = pytest.mark.slow
@@ -310,8 +309,7 @@ def test_sigterm_during_training_records_an_interrupted_job(cache_dir, tmp_path)
     says so in one line, exits 143, and its metrics.json says interrupted instead of running forever."""
     out = tmp_path / "job"
     args = [sys.executable, "-m", "imdb_rnn", *TINY, "train.epochs=500", "train.patience=500", f"hydra.run.dir={out}"]
-    env = {**os.environ, "IMDB_RNN_CACHE": str(cache_dir)}
-    env.pop("IMDB_RNN_DATA", None)
+    env = cli_env(cache_dir)
     log = tmp_path / "stderr.log"  # a file, not a pipe: nothing blocks the job while the test waits
     with log.open("w") as stderr_file:
         proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=stderr_file)

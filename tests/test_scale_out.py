@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import CONF_DIR, REPO, SWEEP_TINY
+from conftest import CONF_DIR, REPO, SWEEP_TINY, cli_env
 from omegaconf import OmegaConf
 
 from imdb_rnn import compare
@@ -205,8 +205,7 @@ def test_submitit_job_killed_mid_run_is_reported(cache_dir, tmp_path):
     args = [sys.executable, "-m", "imdb_rnn", "-m", "hydra/launcher=submitit_local", "arch=rnn", "bucket=0_129",
             *(a for a in SWEEP_TINY if not a.startswith("train.epochs")), "train.epochs=1,200", "train.patience=200",
             f"hydra.sweep.dir={sweep_dir}"]
-    env = {**os.environ, "IMDB_RNN_CACHE": str(cache_dir)}
-    env.pop("IMDB_RNN_DATA", None)
+    env = cli_env(cache_dir)
     proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     try:
@@ -239,8 +238,7 @@ def test_distributed_search_chief_and_two_workers(cache_dir, tmp_path):
     """scripts/distributed_tuning_demo.py: a chief and 2 workers on localhost finish a 4-trial search in
     one shared tuner dir; the workers split the trials, the chief's job dir holds the result."""
     out = tmp_path / "demo"
-    env = {**os.environ, "IMDB_RNN_CACHE": str(cache_dir)}
-    env.pop("IMDB_RNN_DATA", None)
+    env = cli_env(cache_dir)
     result = subprocess.run([sys.executable, "scripts/distributed_tuning_demo.py", "--out", str(out), "--timeout", "600"],
                             cwd=REPO, env=env, capture_output=True, text=True, timeout=900, check=False)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import CONF_DIR, REPO, SWEEP_TINY
+from conftest import CONF_DIR, REPO, SWEEP_TINY, cli_env
 
 from imdb_rnn.__main__ import exclude_fixed_overrides
 
@@ -91,8 +91,7 @@ def test_killed_sweep_resumes_where_it_stopped(cache_dir, tmp_path):
         *(a for a in SWEEP_TINY if a != "tuner=none"), "tuner.max_trials=2", "tuner.epochs=1",  # quick's random search
         f"hydra.sweep.dir={sweep_dir}",
     ]
-    env = {**os.environ, "IMDB_RNN_CACHE": str(cache_dir)}
-    env.pop("IMDB_RNN_DATA", None)
+    env = cli_env(cache_dir)
     first, second = sweep_dir / "rnn_q0of5", sweep_dir / "rnn_q1of5"
     log = (tmp_path / "first.log").open("w")
     proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
