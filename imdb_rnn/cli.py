@@ -25,6 +25,7 @@ from hydra.types import RunMode
 from omegaconf import OmegaConf
 
 from imdb_rnn import UserError, artifacts
+from imdb_rnn.checks import check_config
 from imdb_rnn.quiet import import_tensorflow_quietly
 
 log = logging.getLogger("imdb_rnn")
@@ -50,6 +51,7 @@ def main(cfg) -> dict | None:
     if done is not None:
         return done  # resuming a sweep: this job finished in an earlier run
     try:
+        check_config(cfg)  # before TensorFlow loads: an impossible setting fails in seconds, not after the import
         import_tensorflow_quietly()
         from imdb_rnn.job import run_job  # TensorFlow loads here, not for --help or --cfg
 

@@ -14,7 +14,6 @@ from sklearn.pipeline import Pipeline
 
 from imdb_rnn import artifacts
 
-CELL = "tfidf_lr"
 ALL_WORDS = np.iinfo(np.int32).max  # vocab_size that keeps every word id
 
 

@@ -7,7 +7,7 @@ so re-running a job in the same dir resumes an interrupted search instead of sta
 Distributed search (tuner.distributed, README "Scaling out"): Keras Tuner's chief/worker mode, where
 one chief process serves the oracle (which trial to run next, all the results) over gRPC and worker
 processes run the trials, all in one shared tuner directory. Keras Tuner takes the role from the
-KERASTUNER_* environment variables; `distributed_env` maps the config onto them.
+KERASTUNER_* environment variables; `checks.distributed_env` maps the config onto them.
 """
 
 import json
@@ -24,6 +24,7 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from imdb_rnn import UserError
+from imdb_rnn.checks import distributed_env
 from imdb_rnn.models import build_model, ema_callbacks
 
 log = logging.getLogger(__name__)
@@ -125,29 +126,6 @@ def project_parent(cfg, out_dir: Path) -> Path:
 
 
 _ENV_KEYS = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
-
-
-def distributed_env(cfg) -> dict[str, str]:
-    """The KERASTUNER_* variables for tuner.distributed ({} when this job tunes alone); UserError if unusable."""
-    dist = cfg.get("distributed") or {}
-    role = dist.get("role")
-    if role is None:
-        return {}
-    if role not in ("chief", "worker"):
-        raise UserError(f"tuner.distributed.role={role!r}: use chief, worker or null")
-    if not cfg.get("directory"):
-        raise UserError(f"tuner.distributed.role={role} needs tuner.directory: the tuner project that the chief "
-                        "and every worker share (on a cluster: a path on shared storage)")
-    if not dist.get("oracle_ip") or not dist.get("oracle_port"):
-        raise UserError(f"tuner.distributed.role={role} needs tuner.distributed.oracle_ip and oracle_port (the chief's)")
-    tuner_id = str(dist.get("tuner_id") or ("chief" if role == "chief" else ""))
-    if not tuner_id:  # the chief hands out trials by worker id: a restarted worker resumes its unfinished one
-        raise UserError("tuner.distributed.role=worker needs tuner.distributed.tuner_id: an id of its own "
-                        "(tuner0, tuner1, ...), the same one when the worker is restarted")
-    if ("chief" in tuner_id) != (role == "chief"):  # how Keras Tuner tells the chief from the workers
-        raise UserError(f"tuner.distributed.tuner_id={tuner_id}: a chief's id must contain 'chief', a worker's must not")
-    return {"KERASTUNER_TUNER_ID": tuner_id, "KERASTUNER_ORACLE_IP": str(dist.get("oracle_ip")),
-            "KERASTUNER_ORACLE_PORT": str(dist.get("oracle_port"))}
 
 
 @contextmanager

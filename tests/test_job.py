@@ -275,6 +275,19 @@ def test_impossible_settings_fail_with_one_line_and_a_failed_status(run_cli, tmp
     assert not (tmp_path / "model.npz").exists()
 
 
+def test_impossible_settings_fail_before_tensorflow_loads(run_cli, tmp_path):
+    """A typo costs a second or two, not TensorFlow's import: here a `tensorflow` that cannot be imported
+    stands in front of the real one, and only the job with good settings gets as far as importing it."""
+    fake = tmp_path / "shadow" / "tensorflow"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('TensorFlow was imported')\n")
+    env = {"PYTHONPATH": str(fake.parent)}
+    bad = run_cli(*TINY, "train.epochs=0", f"hydra.run.dir={tmp_path / 'bad'}", env=env)
+    assert_one_line_failure(bad, "train.epochs=0", "positive integer")
+    good = run_cli(*TINY, f"hydra.run.dir={tmp_path / 'good'}", env=env)
+    assert good.returncode != 0 and "TensorFlow was imported" in good.stderr
+
+
 def test_refit_from_is_for_the_recurrent_models(run_cli, tmp_path):
     result = run_cli("experiment=quick", "arch=tfidf_lr", "train.refit=true", "train.refit_from=/no/such/job", f"hydra.run.dir={tmp_path}")
     assert_one_line_failure(result, "train.refit_from is for the recurrent models", "drop train.refit_from")

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from imdb_rnn import inputs
+from imdb_rnn import checks, inputs, models
 from imdb_rnn.models import build_model, ema_callbacks
 
 
@@ -28,6 +28,13 @@ def test_prediction_alone_equals_prediction_in_a_padded_batch(cell, variant):
     alone = np.array([model.predict(r[None, :], verbose=0)[0, 0] for r in REVIEWS])
     batched = inputs.predict_in_order(model, REVIEWS, batch_size=len(REVIEWS))  # padded to 900 tokens
     np.testing.assert_allclose(batched, alone, atol=1e-5)
+
+
+def test_the_settings_checks_name_every_cell_and_head_the_model_builds():
+    assert sorted(checks.CELLS) == sorted(models.CELLS)
+    for head in checks.HEADS:  # a head build_model did not know would leave one output per step
+        assert build_model(settings("gru", head=head), vocab_size=50).output_shape == (None, 1)
+    assert build_model(settings("gru", head="unknown"), vocab_size=50).output_shape == (None, None, 1)
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])

@@ -128,7 +128,8 @@ def test_every_tuner_has_the_same_distributed_settings():
 
 def test_distributed_settings_map_to_keras_tuner_env(monkeypatch):
     from imdb_rnn import UserError
-    from imdb_rnn.tuning import distributed_env, keras_tuner_env
+    from imdb_rnn.checks import distributed_env
+    from imdb_rnn.tuning import keras_tuner_env
 
     def tuner(**dist):
         base = {"role": None, "oracle_ip": "127.0.0.1", "oracle_port": 8000, "tuner_id": None}
