@@ -63,6 +63,7 @@ def check_config(cfg) -> None:
     for ok, message in checks:
         if not ok:
             raise UserError(message)
+    data.check_source(cfg.data)  # a mistyped data.path, before the import it would otherwise wait for
     if cfg.tuner.kind != "none":
         if "ema_momentum" in cfg.tuner.search_space and cfg.arch.get("ema_momentum") is None:  # the trials would validate raw weights
             raise UserError("tuner.search_space.ema_momentum needs weight averaging on: set arch.ema_momentum too (e.g. 0.99)")

@@ -141,16 +141,22 @@ def load(cfg) -> Corpus:
     return corpus
 
 
+def check_source(cfg) -> None:
+    """A UserError naming the fix for an unknown data.source or a data.path that is not there (checks.py
+    calls this before any work; nothing is read or downloaded)."""
+    if cfg.source not in ("archive", "npz", "sample"):
+        raise UserError(f"unknown data.source={cfg.source!r}: use archive, npz or sample")
+    if cfg.source != "sample" and cfg.path and not Path(os.path.expanduser(str(cfg.path))).exists():
+        raise UserError(f"data.path={cfg.path} does not exist: pass an aclImdb_v1.tar.gz, an aclImdb/ folder or an imdb.npz")
+
+
 def _locate(cfg) -> tuple[str, Path]:
     """(source kind, local path), downloading the official file when no path is given."""
+    check_source(cfg)
     if cfg.source == "sample":
         return "archive", SAMPLE_PATH
-    if cfg.source not in ("archive", "npz"):
-        raise UserError(f"unknown data.source={cfg.source!r}: use archive, npz or sample")
     if cfg.path:
         path = Path(os.path.expanduser(str(cfg.path))).resolve()
-        if not path.exists():
-            raise UserError(f"data.path={cfg.path} does not exist: pass an aclImdb_v1.tar.gz, an aclImdb/ folder or an imdb.npz")
         return ("npz" if path.suffix == ".npz" else "archive"), path
     if cfg.source == "npz":
         return "npz", _download("imdb.npz", NPZ_URL, NPZ_SHA256)

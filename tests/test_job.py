@@ -284,6 +284,8 @@ def test_impossible_settings_fail_before_tensorflow_loads(run_cli, tmp_path):
     env = {"PYTHONPATH": str(fake.parent)}
     bad = run_cli(*TINY, "train.epochs=0", f"hydra.run.dir={tmp_path / 'bad'}", env=env)
     assert_one_line_failure(bad, "train.epochs=0", "positive integer")
+    no_data = run_cli(*TINY, "data=imdb", "data.path=/no/such/aclImdb_v1.tar.gz", f"hydra.run.dir={tmp_path / 'no_data'}", env=env)
+    assert_one_line_failure(no_data, "data.path=/no/such/aclImdb_v1.tar.gz does not exist")
     good = run_cli(*TINY, f"hydra.run.dir={tmp_path / 'good'}", env=env)
     assert good.returncode != 0 and "TensorFlow was imported" in good.stderr
 
