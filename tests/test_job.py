@@ -2,6 +2,7 @@
 `bucket=130_175` command, and every user-facing failure (one line, non-zero exit, nothing that looks done)."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -281,7 +282,7 @@ def test_impossible_settings_fail_before_tensorflow_loads(run_cli, tmp_path):
     fake = tmp_path / "shadow" / "tensorflow"
     fake.mkdir(parents=True)
     (fake / "__init__.py").write_text("raise ImportError('TensorFlow was imported')\n")
-    env = {"PYTHONPATH": str(fake.parent)}
+    env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(fake.parent), os.environ.get("PYTHONPATH")]))}
     bad = run_cli(*TINY, "train.epochs=0", f"hydra.run.dir={tmp_path / 'bad'}", env=env)
     assert_one_line_failure(bad, "train.epochs=0", "positive integer")
     no_data = run_cli(*TINY, "data=imdb", "data.path=/no/such/aclImdb_v1.tar.gz", f"hydra.run.dir={tmp_path / 'no_data'}", env=env)
