@@ -36,6 +36,8 @@ def check_config(cfg) -> None:
             (_fraction(a.recurrent_dropout, allow_zero=True), f"arch.recurrent_dropout={a.recurrent_dropout!r}: use a number in [0, 1)"),
             (_positive_number(a.learning_rate), f"arch.learning_rate={a.learning_rate!r}: use a positive number"),
             (a.ema_momentum is None or _fraction(a.ema_momentum), f"arch.ema_momentum={a.ema_momentum!r}: use a number in (0, 1), e.g. 0.99, or null"),
+            (a.adversarial is None or _fraction(a.adversarial),
+             f"arch.adversarial={a.adversarial!r}: use a number in (0, 1), e.g. 0.025, or null"),
         ]
     checks = [
         *arch_checks,

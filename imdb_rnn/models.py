@@ -1,11 +1,19 @@
 """The classifier: Embedding -> [word dropout] [SpatialDropout] -> recurrent layer(s) -> head -> Dropout -> Dense(sigmoid).
 
 Padding id 0 is masked all the way through, so a review's prediction does not depend on how much
-padding its batch needed.
+padding its batch needed. With arch.adversarial the same classifier also learns from adversarially
+perturbed word vectors (AdversarialClassifier).
 """
 
+import warnings
+
 import keras
+import tensorflow as tf
 from keras import layers, ops
+
+# With arch.adversarial the word vectors' mask goes into the `body` model and through its layers; only its
+# output, one probability per review, has none, which is what Keras warns about.
+warnings.filterwarnings("ignore", message="Layer 'body' .* does not support masking")
 
 CELLS = {"rnn": layers.SimpleRNN, "lstm": layers.LSTM, "gru": layers.GRU}  # checks.py lists these names and the heads
 
@@ -53,12 +61,87 @@ class AttentionPooling1D(layers.Layer):
         return {**super().get_config(), "units": self.units}
 
 
+@keras.saving.register_keras_serializable(package="imdb_rnn")
+class AdversarialClassifier(keras.Model):
+    """Adversarial training on the word vectors (Miyato, Dai & Goodfellow 2017, on IMDb): each step learns
+    from the batch as it is and from the batch with every review's word vectors pushed in the direction
+    that raises its loss most, by `adversarial` times their length (the norm over the review's words, so
+    that the push cannot be outgrown by growing the embeddings). The layers are `embedding` and `body`
+    (everything after it); prediction, validation and saving are those of any Keras model."""
+
+    adversarial = 0.0  # set by build_model, saved in the config
+
+    def train_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        embedding, body = self.get_layer("embedding"), self.get_layer("body")
+        with tf.GradientTape() as tape:
+            vectors, mask = embedding(x), embedding.compute_mask(x)
+            with tf.GradientTape() as probe:
+                probe.watch(vectors)
+                y_pred = body(vectors, training=True, mask=mask)
+                loss = self.compute_loss(x, y, y_pred, sample_weight, training=True)
+            push = adversarial_push(vectors, tf.stop_gradient(probe.gradient(loss, vectors)), mask, self.adversarial)
+            perturbed = body(vectors + push, training=True, mask=mask)
+            total = loss + self.compute_loss(x, y, perturbed, sample_weight, training=True)
+        weights = self.trainable_weights
+        self.optimizer.apply_gradients(zip(tape.gradient(total, weights), weights))
+        for metric in self.metrics:  # the reported training loss is the clean batch's, as without
+            if metric.name == "loss":
+                metric.update_state(loss)
+        return self.compute_metrics(x, y, y_pred, sample_weight)
+
+    def get_config(self):
+        return {**super().get_config(), "adversarial": self.adversarial}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        adversarial = config.pop("adversarial", 0.0)
+        model = super().from_config(config, custom_objects)
+        model.adversarial = adversarial
+        return model
+
+
+def adversarial_push(vectors, gradient, mask, size: float):
+    """Each review's perturbation: along its loss gradient, `size` times the norm of its word vectors
+    (padding left out of both norms)."""
+    keep = ops.expand_dims(ops.cast(mask, vectors.dtype), -1)
+    gradient, vectors = gradient * keep, vectors * keep
+
+    def norm(t):
+        return ops.sqrt(ops.sum(ops.square(t), axis=(1, 2), keepdims=True))
+
+    return size * norm(vectors) * gradient / (norm(gradient) + 1e-12)
+
+
 def build_model(settings: dict, vocab_size: int, jit_compile: bool = False) -> keras.Model:
     """A compiled model. `settings` holds the arch config's keys (conf/arch), possibly tuned.
     jit_compile: XLA-compile its train/predict steps (faster on CPU; one compilation per batch shape)."""
-    num_layers, head = int(settings["num_layers"]), settings["head"]
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
-    x = layers.Embedding(vocab_size, int(settings["embedding_dim"]), mask_zero=True)(token_ids)
+    embedding = layers.Embedding(vocab_size, int(settings["embedding_dim"]), mask_zero=True, name="embedding")
+    name = f"{settings['cell']}_classifier"
+    if settings.get("adversarial"):
+        # The layers after the embedding as a model of their own, which train_step runs on perturbed vectors.
+        vectors = keras.Input(shape=(None, int(settings["embedding_dim"])), name="word_vectors")
+        body = keras.Model(vectors, classifier_body(vectors, settings), name="body")
+        model = AdversarialClassifier(token_ids, body(embedding(token_ids)), name=name)
+        model.adversarial = float(settings["adversarial"])
+    else:
+        model = keras.Model(token_ids, classifier_body(embedding(token_ids), settings), name=name)
+    # ema_momentum: Keras keeps a moving average of the weights (Polyak averaging), which smooths out the
+    # last minibatches' noise; ema_callbacks puts it in the model for validation and checkpoints.
+    ema_momentum = settings.get("ema_momentum")
+    optimizer = keras.optimizers.Adam(
+        float(settings["learning_rate"]), clipnorm=settings.get("clipnorm"),
+        use_ema=ema_momentum is not None, ema_momentum=float(ema_momentum or 0.99),
+    )
+    model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=["accuracy"], jit_compile=jit_compile)
+    return model
+
+
+def classifier_body(x, settings: dict):
+    """Everything after the embedding, from its (masked) word vectors to P(positive)."""
+    num_layers, head = int(settings["num_layers"]), settings["head"]
     if settings.get("word_dropout"):
         # Drops whole words (each step's vector at once), as if unknown: no single word, such as a name
         # learned by heart, can decide a review.
@@ -81,18 +164,7 @@ def build_model(settings: dict, vocab_size: int, jit_compile: bool = False) -> k
     elif head == "attention":
         x = AttentionPooling1D(int(settings["units"]))(x)
     x = layers.Dropout(float(settings["dropout"]))(x)
-    probability = layers.Dense(1, activation="sigmoid", name="positive")(x)
-
-    model = keras.Model(token_ids, probability, name=f"{settings['cell']}_classifier")
-    # ema_momentum: Keras keeps a moving average of the weights (Polyak averaging), which smooths out the
-    # last minibatches' noise; ema_callbacks puts it in the model for validation and checkpoints.
-    ema_momentum = settings.get("ema_momentum")
-    optimizer = keras.optimizers.Adam(
-        float(settings["learning_rate"]), clipnorm=settings.get("clipnorm"),
-        use_ema=ema_momentum is not None, ema_momentum=float(ema_momentum or 0.99),
-    )
-    model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=["accuracy"], jit_compile=jit_compile)
-    return model
+    return layers.Dense(1, activation="sigmoid", name="positive")(x)
 
 
 def ema_callbacks(settings: dict) -> list[keras.callbacks.Callback]:

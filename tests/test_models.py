@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from imdb_rnn import checks, inputs, models
 from imdb_rnn.models import build_model, ema_callbacks
@@ -144,3 +145,53 @@ def test_weight_averaging_is_what_validation_sees_and_what_training_leaves(swap)
     final = model.evaluate(x[192:], y[192:], batch_size=16, verbose=0)[0]
     assert (final == pytest.approx(history.history["val_loss"][-1], abs=1e-6)) == swap
     assert ema_callbacks(settings("gru", ema_momentum=None)) == []
+
+
+def test_adversarial_push_raises_the_loss_by_its_chosen_size():
+    """arch.adversarial: each review's push is along its own loss gradient, `size` times the norm of its
+    word vectors (padding in neither), and it raises the loss more than a push of that size at random."""
+    keras.utils.set_random_seed(0)
+    model = build_model(settings("gru", adversarial=0.1, head="max"), vocab_size=50)
+    embedding, body = model.get_layer("embedding"), model.get_layer("body")
+    x = np.zeros((4, 30), dtype="int32")
+    for i, n in enumerate([30, 12, 5, 20]):
+        x[i, :n] = REVIEWS[3][:n]
+    y = np.array([[1.0], [0.0], [1.0], [0.0]], dtype="float32")
+    vectors, mask = embedding(x), embedding.compute_mask(x)
+
+    def loss(v):
+        return keras.losses.binary_crossentropy(y, body(v, mask=mask))  # one loss per review
+
+    with tf.GradientTape() as tape:
+        tape.watch(vectors)
+        total = keras.ops.mean(loss(vectors))
+    push = np.asarray(models.adversarial_push(vectors, tape.gradient(total, vectors), mask, 0.1))
+    kept = np.asarray(mask)[..., None]
+    assert np.all(push[~np.asarray(mask)] == 0)
+    np.testing.assert_allclose(np.linalg.norm(push, axis=(1, 2)), 0.1 * np.linalg.norm(np.asarray(vectors) * kept, axis=(1, 2)), rtol=1e-4)
+    noise = np.random.default_rng(0).normal(size=push.shape).astype("float32") * kept
+    noise *= np.linalg.norm(push, axis=(1, 2), keepdims=True) / np.linalg.norm(noise, axis=(1, 2), keepdims=True)
+    clean, pushed, random = (np.asarray(loss(vectors + d)) for d in (0.0, push, noise))
+    assert np.all(pushed > clean) and np.all(pushed - clean > np.abs(random - clean))
+
+
+def test_adversarial_training_learns_saves_and_predicts_like_any_model(tmp_path):
+    """An arch.adversarial model trains (on a task a plain one learns too), its reported loss is the clean
+    batch's, it predicts a review alone as in a padded batch, and it loads back with its setting."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(1, 50, size=(512, 20)).astype("int32")
+    x[::2, 12:] = 0  # half the reviews padded
+    y = (x[:, 0] > 25).astype("float32")
+    adversarial = settings("gru", adversarial=0.05, head="max", learning_rate=1e-2, ema_momentum=0.9, word_dropout=0.1)
+    keras.utils.set_random_seed(0)
+    model = build_model(adversarial, vocab_size=50, jit_compile=True)
+    history = model.fit(x[:384], y[:384], validation_data=(x[384:], y[384:]), epochs=8, batch_size=32, verbose=0,
+                        callbacks=ema_callbacks(adversarial))
+    assert history.history["val_accuracy"][-1] > 0.9
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    alone = np.array([model.predict(r[None, :], verbose=0)[0, 0] for r in REVIEWS])
+    np.testing.assert_allclose(inputs.predict_in_order(model, REVIEWS, batch_size=len(REVIEWS)), alone, atol=1e-5)
+    model.save(tmp_path / "m.keras")
+    again = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)
+    assert isinstance(again, models.AdversarialClassifier) and again.adversarial == 0.05
+    np.testing.assert_allclose(again.predict(x[:16], verbose=0), model.predict(x[:16], verbose=0), atol=1e-6)
