@@ -30,6 +30,7 @@ sweep re-run into a new dir) counts once: the newer run (see `set_aside_repeats`
 """
 
 import argparse
+import functools
 import glob
 import json
 import math
@@ -245,9 +246,10 @@ def variants(jobs: list[Path], archs: list) -> list[str]:
 
 def _recipes(jobs: list[Path], archs: list) -> list[tuple | None]:
     """Each job's resolved settings (config.yaml, flattened to sorted (key, value) pairs) less those that
-    never tell jobs apart (CONFIG_IGNORED) and those some jobs of its arch lack (written by an older
-    imdb_rnn, before the setting existed; another arch's settings are its own business); None for a job
-    without a readable config.yaml."""
+    never tell jobs apart (CONFIG_IGNORED); None for a job without a readable config.yaml. A setting
+    that some jobs of its arch lack (written by an older imdb_rnn, before the setting existed) is read as
+    its default today, which is what those jobs did: a new setting defaults to the old behaviour. One
+    that has no default either is left out (another arch's settings are its own business)."""
     flat = []
     for job in jobs:
         try:
@@ -255,13 +257,36 @@ def _recipes(jobs: list[Path], archs: list) -> list[tuple | None]:
         except Exception:  # noqa: BLE001 - no or unreadable config: the job keeps its spelled variant
             config = None
         flat.append(_flatten(config) if isinstance(config, dict) else None)
-    shared = {}  # arch -> the keys every readable config of its jobs has
+    present = defaultdict(set)  # arch -> the keys any readable config of its jobs has
+    for arch, f in zip(archs, flat):
+        if f is not None:
+            present[arch] |= set(f)
+    for arch, f in zip(archs, flat):
+        if f is not None and present[arch] - set(f):
+            defaults = _default_settings(arch)
+            f.update({k: defaults[k] for k in present[arch] - set(f) if k in defaults})
+    shared = {}  # arch -> the keys every readable config of its jobs has (now)
     for arch, f in zip(archs, flat):
         if f is not None:
             shared[arch] = shared[arch] & set(f) if arch in shared else set(f)
     keep = {arch: {k for k in keys if not any(k == p or k.startswith(p + ".") for p in CONFIG_IGNORED)}
             for arch, keys in shared.items()}
     return [None if f is None else tuple(sorted((k, json.dumps(f[k])) for k in keep[arch])) for arch, f in zip(archs, flat)]
+
+
+@functools.cache
+def _default_settings(arch: str) -> dict:
+    """The settings `python -m imdb_rnn arch=<arch>` gets today (conf/, composed by Hydra), flattened;
+    {} for an arch conf/ does not have."""
+    from hydra import compose, initialize_config_dir
+
+    from imdb_rnn.cli import config_dir
+
+    try:
+        with initialize_config_dir(version_base="1.3", config_dir=config_dir(), job_name="compare"):
+            return _flatten(OmegaConf.to_container(compose("config", overrides=[f"arch={arch}"]), resolve=True))
+    except Exception:  # noqa: BLE001 - an arch of another version, or a conf/ that does not compose: no defaults
+        return {}
 
 
 def _flatten(config: dict, prefix: str = "") -> dict:

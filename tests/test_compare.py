@@ -159,7 +159,8 @@ def test_variants_seeds_globs_and_default_output(tmp_path, capsys):
 def test_variants_follow_the_settings_not_their_spelling(tmp_path, capsys):
     """One recipe spelled two ways is one cell; two recipes spelled alike (a default changed between
     them) are two, told apart by the setting that differs; a setting an older job's config lacks is
-    not a difference, nor one that only the jobs of another arch lack."""
+    read as its default (data.keep=last: no difference; arch.adversarial=0.05: one), and one that only
+    the jobs of another arch lack is no difference."""
     averaged = {"arch": {"ema_momentum": 0.99}}
     make_job(tmp_path / "a1", "gru", (0, 129), 0.70, overrides=["experiment=best_gru", "seed=1"], seed=1, settings=averaged)
     make_job(tmp_path / "a2", "gru", (0, 129), 0.72, overrides=["experiment=best_gru", "seed=2", "train.refit_from=/jobs/a2"],
@@ -167,6 +168,8 @@ def test_variants_follow_the_settings_not_their_spelling(tmp_path, capsys):
     make_job(tmp_path / "a3", "gru", (0, 129), 0.74, overrides=["experiment=best_gru", "arch.ema_momentum=0.99", "seed=3"],
              seed=3, settings={**averaged, "data": {"keep": "last"}})  # a setting the others' configs lack
     make_job(tmp_path / "b1", "gru", (0, 129), 0.60, overrides=["experiment=best_gru", "seed=4"], seed=4)
+    make_job(tmp_path / "g1", "gru", (0, 129), 0.80, overrides=["experiment=best_gru", "arch.adversarial=0.05", "seed=6"],
+             seed=6, settings={**averaged, "arch": {"ema_momentum": 0.99, "adversarial": 0.05}})  # a setting newer than the others
     make_job(tmp_path / "c1", "gru", (0, 129), 0.90, overrides=["experiment=best_gru", "tuner=none"], settings=averaged)
     unreadable = make_job(tmp_path / "d1", "gru", (0, 129), 0.50, status="failed", overrides=["experiment=best_gru", "seed=5"])
     (unreadable / "config.yaml").write_text("arch: [unclosed\n")  # keeps its spelled variant, spoils no other
@@ -180,11 +183,13 @@ def test_variants_follow_the_settings_not_their_spelling(tmp_path, capsys):
     recipe = "experiment=best_gru"
     assert variant == {"a1": f"{recipe} [arch.ema_momentum=0.99]", "a2": f"{recipe} [arch.ema_momentum=0.99]",
                        "a3": f"{recipe} [arch.ema_momentum=0.99]", "b1": f"{recipe} [arch.ema_momentum=null]",
-                       "c1": f"{recipe} tuner=none", "d1": recipe, "e1": "", "f1": f"{recipe} train.refit=true"}
+                       "c1": f"{recipe} tuner=none", "d1": recipe, "e1": "", "f1": f"{recipe} train.refit=true",
+                       "g1": f"arch.adversarial=0.05 {recipe}"}
     rows = [line.split() for line in capsys.readouterr().out.split("Seed ensembles")[0].splitlines() if line.startswith(("gru", "tfidf"))]
     assert {" ".join(r[:-1]): r[-1] for r in rows} == {
         f"gru {recipe} [arch.ema_momentum=0.99]": "72.0±2.0", f"gru {recipe} [arch.ema_momentum=null]": "60.0",
-        f"gru {recipe} tuner=none": "90.0*", f"gru {recipe} train.refit=true": "65.0", "tfidf_lr": "85.0"}
+        f"gru {recipe} tuner=none": "90.0*", f"gru {recipe} train.refit=true": "65.0", "tfidf_lr": "85.0",
+        f"gru arch.adversarial=0.05 {recipe}": "80.0"}
 
 
 def test_a_distributed_search_worker_is_listed_not_compared(tmp_path, capsys):
