@@ -176,21 +176,6 @@ def test_weight_averaging_validates_checkpoints_and_keeps_the_averaged_weights(r
     assert metrics["val_loss"] == pytest.approx(history["val_loss"].min(), abs=1e-5)
 
 
-def test_adversarial_training_runs_a_whole_job_and_its_model_classifies_new_reviews(run_cli, tmp_path):
-    """arch.adversarial through a job: the checkpoint validation chose loads back (its val_loss is the best
-    epoch's), the refit trains the same way, and the predict tool loads the saved model."""
-    result = run_cli(*TINY, "arch.adversarial=0.05", "train.refit=true", f"hydra.run.dir={tmp_path}")
-    assert result.returncode == 0, result.stderr[-2000:]
-    metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert metrics["status"] == "complete" and metrics["model"]["adversarial"] == 0.05
-    assert metrics["val_loss"] == pytest.approx(pd.read_csv(tmp_path / "history.csv")["val_loss"].min(), abs=1e-5)
-    assert metrics["refit"]["epochs"] >= 1
-    predicted = run_cli(tmp_path, "a fine film", module="imdb_rnn.predict")
-    assert predicted.returncode == 0, predicted.stderr[-2000:]
-    row = predicted.stdout.strip().splitlines()[-1].split()  # label, probability, words, source, review
-    assert row[0] in ("positive", "negative") and 0 <= float(row[1]) <= 1 and row[-3:] == ["a", "fine", "film"]
-
-
 def test_a_diverged_loss_stops_training_with_one_error_and_keeps_the_history(tmp_path):
     """job.train_and_log, behind both the training and the refit: NaN loss -> stop, history.csv, RuntimeError."""
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, activation="sigmoid")])

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import TINY
 from imdb_rnn import UserError, data
 from imdb_rnn.predict import Predictor, load_run
 
@@ -304,3 +305,19 @@ def test_cli_usage_errors_exit_2(run_cli, quick_job, args):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith(PREFIX)
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_adversarial_training_runs_a_whole_job_and_its_model_classifies_new_reviews(run_cli, tmp_path):
+    """arch.adversarial through a job: the checkpoint validation chose loads back (its val_loss is the best
+    epoch's), the refit trains the same way, and the predict tool loads the saved model."""
+    result = run_cli(*TINY, "arch.adversarial=0.05", "train.refit=true", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["status"] == "complete" and metrics["model"]["adversarial"] == 0.05
+    assert metrics["val_loss"] == pytest.approx(pd.read_csv(tmp_path / "history.csv")["val_loss"].min(), abs=1e-5)
+    assert metrics["refit"]["epochs"] >= 1
+    predicted = run_cli(tmp_path, "a fine film", module="imdb_rnn.predict")
+    assert predicted.returncode == 0, predicted.stderr[-2000:]
+    row = predicted.stdout.strip().splitlines()[-1].split()  # label, probability, words, source, review
+    assert row[0] in ("positive", "negative") and 0 <= float(row[1]) <= 1 and row[-3:] == ["a", "fine", "film"]
