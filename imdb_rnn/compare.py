@@ -262,9 +262,10 @@ def _recipes(jobs: list[Path], archs: list) -> list[tuple | None]:
         if f is not None:
             present[arch] |= set(f)
     for arch, f in zip(archs, flat):
-        if f is not None and present[arch] - set(f):
+        missing = set() if f is None else present[arch] - set(f)
+        if missing:
             defaults = _default_settings(arch)
-            f.update({k: defaults[k] for k in present[arch] - set(f) if k in defaults})
+            f.update({k: defaults[k] for k in missing if k in defaults})
     shared = {}  # arch -> the keys every readable config of its jobs has (now)
     for arch, f in zip(archs, flat):
         if f is not None:
