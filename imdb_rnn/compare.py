@@ -246,7 +246,8 @@ def variants(jobs: list[Path], archs: list) -> list[str]:
 
 def _recipes(jobs: list[Path], archs: list) -> list[tuple | None]:
     """Each job's resolved settings (config.yaml, flattened to sorted (key, value) pairs) less those that
-    never tell jobs apart (CONFIG_IGNORED); None for a job without a readable config.yaml. A setting
+    never tell jobs apart (CONFIG_IGNORED); None for a job without a readable config.yaml. data.path
+    counts as the file the job read (metrics.json's data_source, an absolute path), not as typed. A setting
     that some jobs of its arch lack (written by an older imdb_rnn, before the setting existed) is read as
     its default today, which is what those jobs did: a new setting defaults to the old behaviour. One
     that has no default either is left out (another arch's settings are its own business)."""
@@ -256,7 +257,11 @@ def _recipes(jobs: list[Path], archs: list) -> list[tuple | None]:
             config = OmegaConf.to_container(OmegaConf.load(job / "config.yaml"))
         except Exception:  # noqa: BLE001 - no or unreadable config: the job keeps its spelled variant
             config = None
-        flat.append(_flatten(config) if isinstance(config, dict) else None)
+        f = _flatten(config) if isinstance(config, dict) else None
+        source = (artifacts.read_metrics(job) or {}).get("data_source")
+        if f is not None and f.get("data.path") is not None and source:
+            f["data.path"] = source  # the file as the job resolved it: ../shared/x and /work/shared/x are one
+        flat.append(f)
     present = defaultdict(set)  # arch -> the keys any readable config of its jobs has
     for arch, f in zip(archs, flat):
         if f is not None:

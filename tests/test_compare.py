@@ -192,6 +192,20 @@ def test_variants_follow_the_settings_not_their_spelling(tmp_path, capsys):
         f"gru arch.adversarial=0.05 {recipe}": "80.0"}
 
 
+def test_one_data_file_typed_two_ways_is_one_cell(tmp_path, capsys):
+    """data.path is read as the file the job read (metrics.json's data_source, resolved): a relative and an
+    absolute path to one archive pool into one cell; another archive is another cell."""
+    for name, typed, source, seed, acc in (("a", "../shared/imdb.tar.gz", "/work/shared/imdb.tar.gz", 1, 0.70),
+                                           ("b", "/work/shared/imdb.tar.gz", "/work/shared/imdb.tar.gz", 2, 0.72),
+                                           ("c", "/work/mine/imdb.tar.gz", "/work/mine/imdb.tar.gz", 3, 0.90)):
+        job = make_job(tmp_path / name, "gru", (0, 129), acc, overrides=[f"data.path={typed}", f"seed={seed}"], seed=seed)
+        metrics = json.loads((job / "metrics.json").read_text())
+        (job / "metrics.json").write_text(json.dumps({**metrics, "data_source": source}))
+    assert compare.main([str(tmp_path), "-o", str(tmp_path / "cmp")]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.split("Seed ensembles")[0].splitlines() if line.startswith("gru")]
+    assert sorted(r[-1] for r in rows) == ["71.0±1.4", "90.0*"]
+
+
 def test_a_distributed_search_worker_is_listed_not_compared(tmp_path, capsys):
     """A worker's job dir (trials only, metrics.json status complete) is neither a complete job nor a failure."""
     make_job(tmp_path / "chief", "gru", (0, 129), 0.8)
