@@ -168,6 +168,7 @@ def read_job(job_dir: Path) -> dict:
     row["seed"] = metrics.get("seed")
     row["finished_at"] = metrics.get("finished_at")
     row["train_scope"] = metrics.get("train_scope", "bucket" if metrics else None)
+    row["data_source"] = metrics.get("data_source")  # for variants(); not a results.csv column
     if row["status"] == "complete":
         row["best_hyperparameters"] = json.dumps(metrics.get("best_hyperparameters") or {}, sort_keys=True)
         row["test_by_length"] = json.dumps(metrics.get("test_by_length") or {})
@@ -214,7 +215,7 @@ def collect(paths: list[str]) -> tuple[list[Path], list[Path]]:
     return unique, [p.resolve() for p in dict.fromkeys(unrelated) if p.resolve() not in unique]
 
 
-def variants(jobs: list[Path], archs: list) -> list[str]:
+def variants(jobs: list[Path], archs: list, sources: list) -> list[str]:
     """Each job's variant: its overrides beyond arch, bucket and seed, less those every job shares
     (tuner=none, ...). What decides is the settings the job learned with (its resolved config.yaml):
     jobs of one arch with the same settings share one spelling, the one most of them used, however
@@ -225,7 +226,7 @@ def variants(jobs: list[Path], archs: list) -> list[str]:
     overrides = [{o for o in _overrides(job) if _override_key(o) not in ignored} for job in jobs]
     common = set.intersection(*overrides) if overrides else set()
     spelled = [" ".join(sorted(own - common)) for own in overrides]
-    recipes = _recipes(jobs, archs)
+    recipes = _recipes(jobs, archs, sources)
     spellings = defaultdict(Counter)  # (arch, recipe) -> how its jobs were spelled
     for arch, recipe, label in zip(archs, recipes, spelled):
         if recipe is not None:
@@ -244,21 +245,20 @@ def variants(jobs: list[Path], archs: list) -> list[str]:
     return [label if recipe is None else label_of[arch, recipe] for arch, recipe, label in zip(archs, recipes, spelled)]
 
 
-def _recipes(jobs: list[Path], archs: list) -> list[tuple | None]:
+def _recipes(jobs: list[Path], archs: list, sources: list) -> list[tuple | None]:
     """Each job's resolved settings (config.yaml, flattened to sorted (key, value) pairs) less those that
     never tell jobs apart (CONFIG_IGNORED); None for a job without a readable config.yaml. data.path
-    counts as the file the job read (metrics.json's data_source, an absolute path), not as typed. A setting
+    counts as the file the job read (`sources`: metrics.json's data_source, an absolute path), not as typed. A setting
     that some jobs of its arch lack (written by an older imdb_rnn, before the setting existed) is read as
     its default today, which is what those jobs did: a new setting defaults to the old behaviour. One
     that has no default either is left out (another arch's settings are its own business)."""
     flat = []
-    for job in jobs:
+    for job, source in zip(jobs, sources):
         try:
             config = OmegaConf.to_container(OmegaConf.load(job / "config.yaml"))
         except Exception:  # noqa: BLE001 - no or unreadable config: the job keeps its spelled variant
             config = None
         f = _flatten(config) if isinstance(config, dict) else None
-        source = (artifacts.read_metrics(job) or {}).get("data_source")
         if f is not None and f.get("data.path") is not None and source:
             f["data.path"] = source  # the file as the job resolved it: ../shared/x and /work/shared/x are one
         flat.append(f)
@@ -314,7 +314,7 @@ def _spell(value: str) -> str:
 def results_table(jobs: list[Path], unrelated: list[Path] = ()) -> pd.DataFrame:
     """results.csv: one row per job dir (and per unrelated dir), ordered by arch, bucket, variant."""
     rows = [read_job(job) for job in jobs]
-    for row, variant in zip(rows, variants(jobs, [r["architecture"] for r in rows])):
+    for row, variant in zip(rows, variants(jobs, [r["architecture"] for r in rows], [r["data_source"] for r in rows])):
         row["variant"] = variant
     set_aside_repeats(rows)
     rows += [{"job_dir": str(d), "status": "unrelated", "error": NOT_A_JOB} for d in unrelated]
