@@ -59,6 +59,8 @@ def check_config(cfg) -> None:
         (_positive_int(cfg.data.vocab_size) and cfg.data.vocab_size > data.FIRST_WORD_ID,
          f"data.vocab_size={cfg.data.vocab_size!r}: use an integer above {data.FIRST_WORD_ID}"),
         (cfg.data.max_len is None or _positive_int(cfg.data.max_len), f"data.max_len={cfg.data.max_len!r}: use a positive integer or null"),
+        (cfg.data.window is None or _positive_int(cfg.data.window),
+         f"data.window={cfg.data.window!r}: use a positive integer (tokens per window, e.g. 200) or null"),
         (cfg.data.keep in data.KEEP_SIDES, f"data.keep={cfg.data.keep!r}: use first, last or both"),
         (cfg.tuner.kind in ("hyperband", "random", "bayesian", "none"), f"tuner.kind={cfg.tuner.kind!r}: use hyperband, random, bayesian or none"),
     ]

@@ -24,6 +24,17 @@ def truncate(seqs: list[np.ndarray], max_len: int | None, keep: str) -> list[np.
     return [s[:max_len] if keep == "first" else s[-max_len:] for s in seqs]
 
 
+def windows(seqs: list[np.ndarray], size: int | None) -> tuple[list[np.ndarray], np.ndarray]:
+    """data.window: each review cut into ceil(length / size) consecutive windows of near-equal length (so
+    none is much shorter than the others), and for each window the index of its review. Without a size,
+    the reviews themselves."""
+    if not size:
+        return list(seqs), np.arange(len(seqs))
+    parts = [np.array_split(s, max(1, -(-len(s) // size))) for s in seqs]
+    owner = np.repeat(np.arange(len(seqs)), [len(p) for p in parts])
+    return [w for p in parts for w in p], owner
+
+
 def padded_lengths(lengths, shape_cost: float, longest: int | None = None) -> list[int]:
     """The lengths to pad batches to: each a review length, the last one `longest`, at most
     MAX_PADDED_LENGTHS of them. Each length is one more batch shape for XLA to compile, worth it only
@@ -109,8 +120,12 @@ def eval_batches(seqs, labels, batch_size: int, pad_to: list[int] | None = None)
     return ds.map(batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE), order
 
 
-def predict_in_order(model, seqs, batch_size: int, pad_to: list[int] | None = None) -> np.ndarray:
-    """P(positive) for each review, in the order given."""
+def predict_in_order(model, seqs, batch_size: int, pad_to: list[int] | None = None, window: int | None = None) -> np.ndarray:
+    """P(positive) for each review, in the order given; with `window` (data.window), the mean over its windows."""
+    if window:
+        pieces, owner = windows(seqs, window)
+        probs = predict_in_order(model, pieces, batch_size, pad_to)
+        return (np.bincount(owner, probs, len(seqs)) / np.bincount(owner, minlength=len(seqs))).astype(probs.dtype)
     ds, order = eval_batches(seqs, np.zeros(len(seqs)), batch_size, pad_to)
     probs = model.predict(ds.map(lambda x, y: x), verbose=0)[:, 0]
     out = np.empty_like(probs)

@@ -58,7 +58,13 @@ def run_job(cfg, out_dir: Path) -> dict:
     x_train, x_val, x_test = (
         inputs.truncate(split.sequences(vocab_size), cfg.data.max_len, cfg.data.keep) for split in (train, val, test)
     )
-    pad_to = None if baseline else batch_lengths(cfg.train, list(map(len, x_train)), max(map(len, x_train + x_val + x_test)))
+    # data.window (recurrent models): they learn from and read reviews in windows (inputs.windows), so batches are
+    # padded to window lengths. The baseline reads whole reviews.
+    window = None if baseline else cfg.data.window
+    if cfg.data.window and baseline:
+        log.info("%s reads whole reviews; data.window=%s does not apply to it", cfg.arch.name, cfg.data.window)
+    pad_to = None if baseline else batch_lengths(
+        cfg.train, window_lengths(x_train, window), max(window_lengths(x_train + x_val + x_test, window)))
     data_s = time.perf_counter() - t0
     log.info(
         "bucket %s [%s, %s] of %s: %d train / %d val / %d test reviews, vocabulary %d (%.1f s)",
@@ -94,7 +100,7 @@ def run_job(cfg, out_dir: Path) -> dict:
 
     # --- artifacts; metrics.json last -------------------------------------------------------------
     trained.save(out_dir)
-    artifacts.write_json(out_dir / "tokenizer.json", tokenizer_spec(corpus, vocab_size, cfg.data))
+    artifacts.write_json(out_dir / "tokenizer.json", tokenizer_spec(corpus, vocab_size, cfg.data, window))
     # Each review's probability, test and validation (the latter from the model validation chose, as its scores).
     for file, name, split in (("predictions.csv", "test", test), ("val_predictions.csv", "val", val)):
         artifacts.write_csv(
@@ -127,6 +133,7 @@ def run_job(cfg, out_dir: Path) -> dict:
         "vocab_size": vocab_size,
         "max_len": cfg.data.max_len,
         "keep": cfg.data.keep,
+        "window": window,
         "padded_lengths": pad_to,
         "jit_compile": None if baseline else cfg.train.jit_compile,
         "data_source": corpus.source,
@@ -156,6 +163,10 @@ class Trained:
     refit: dict | None = None
 
 
+def window_lengths(seqs, window: int | None) -> list[int]:
+    return [len(w) for w in inputs.windows(seqs, window)[0]]
+
+
 def batch_lengths(train_cfg, train_lengths, longest: int) -> list[int]:
     """The few lengths every batch is padded to: each is a batch shape XLA compiles once per model, so
     with XLA a length must earn its compilation (train.shape_cost); without it, as many as help."""
@@ -177,11 +188,18 @@ class Choice:
 
 def train_recurrent(cfg, out_dir: Path, vocab_size: int, pad_to: list[int], x_train, y_train, x_val, y_val) -> Trained:
     """The model validation chooses (searched and retrained here, or taken from the job that chose it
-    already: train.refit_from), then with train.refit the same settings refit on train + validation."""
-    batch_size = cfg.train.batch_size
+    already: train.refit_from), then with train.refit the same settings refit on train + validation.
+    With data.window every window of a review is a training example with the review's label (validation
+    during training too), and a review's probability is the mean of its windows'."""
+    batch_size, window = cfg.train.batch_size, cfg.data.window
     t0 = time.perf_counter()
+    n_train, n_val = len(x_train), len(x_val)
+    if window:
+        (x_train, in_train), (x_val, in_val) = inputs.windows(x_train, window), inputs.windows(x_val, window)
+        y_train, y_val = y_train[in_train], y_val[in_val]
+        log.info("data.window=%d: %d train / %d val windows", window, len(x_train), len(x_val))
     if cfg.train.refit_from:
-        choice = earlier_choice(cfg, out_dir, len(x_train), len(x_val))
+        choice = earlier_choice(cfg, out_dir, n_train, n_val)
     else:
         choice = search_and_retrain(cfg, out_dir, vocab_size, pad_to, x_train, y_train, x_val, y_val)
     if choice.model is None:
@@ -190,14 +208,15 @@ def train_recurrent(cfg, out_dir: Path, vocab_size: int, pad_to: list[int], x_tr
     if cfg.train.refit:
         final, refit = refit_on_train_and_val(cfg, out_dir, choice.settings, vocab_size, pad_to, choice.history,
                                               x_train + x_val, np.concatenate([y_train, y_val]))
+        refit["n_reviews"] = n_train + n_val  # not windows
         if cfg.train.refit_from:
             refit["from"] = str(refit_source(cfg))
     return Trained(
-        predict=lambda seqs: inputs.predict_in_order(final, seqs, batch_size, pad_to),
+        predict=lambda seqs: inputs.predict_in_order(final, seqs, batch_size, pad_to, window),
         save=lambda job_dir: artifacts.save_model(final, job_dir / "model.keras"),
         settings=choice.settings, tuned=choice.tuned, trials=choice.trials, history=choice.history,
         tuning_s=choice.tuning_s, training_s=time.perf_counter() - t0 - choice.tuning_s,
-        selected=None if refit is None else (lambda seqs: inputs.predict_in_order(selected, seqs, batch_size, pad_to)),
+        selected=None if refit is None else (lambda seqs: inputs.predict_in_order(selected, seqs, batch_size, pad_to, window)),
         refit=refit,
     )
 
@@ -294,7 +313,7 @@ def refit_on_train_and_val(cfg, out_dir: Path, settings: dict, vocab_size: int, 
     epochs go to refit_history.csv."""
     epochs = best_epoch(history, cfg.train.monitor)
     rates = history["learning_rate"].tolist()[:epochs]
-    log.info("refit: %d epochs on %d train + val reviews", epochs, len(x_all))
+    log.info("refit: %d epochs on %d train + val reviews (or their windows)", epochs, len(x_all))
     keras.utils.set_random_seed(cfg.seed)
     model = build_model(settings, vocab_size, cfg.train.jit_compile)
     refit_history = train_and_log(
@@ -498,7 +517,7 @@ class EpochLog(keras.callbacks.Callback):
         log.info("epoch %d: %s", row["epoch"], ", ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "epoch"))
 
 
-def tokenizer_spec(corpus: data.Corpus, vocab_size: int, data_cfg) -> dict:
+def tokenizer_spec(corpus: data.Corpus, vocab_size: int, data_cfg, window: int | None) -> dict:
     """Everything needed to turn raw text into this model's inputs (read by imdb_rnn.predict)."""
     return {
         "format": data.TOKENIZER_FORMAT,
@@ -506,6 +525,7 @@ def tokenizer_spec(corpus: data.Corpus, vocab_size: int, data_cfg) -> dict:
         "vocab_size": vocab_size,
         "max_len": data_cfg.max_len,
         "keep": data_cfg.keep,
+        "window": window,
         "words": corpus.vocab[: vocab_size - data.FIRST_WORD_ID],
     }
 

@@ -48,6 +48,7 @@ class Predictor:
         self.vocab_size = tokenizer["vocab_size"]
         self.max_len = tokenizer["max_len"]
         self.keep = tokenizer["keep"]
+        self.window = tokenizer.get("window")  # data.window; jobs before it read whole reviews
         first = tokenizer["first_word_id"]
         self.word_ids = {word: first + i for i, word in enumerate(tokenizer["words"])}
 
@@ -56,7 +57,8 @@ class Predictor:
         return [np.asarray(data.encode(text, self.word_ids), dtype=np.int32) for text in _text_list(texts)]
 
     def predict_ids(self, seqs: list[np.ndarray], batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
-        """P(positive) for encoded reviews, cut to the job's max_len the way training cut them."""
+        """P(positive) for encoded reviews, cut to the job's max_len the way training cut them (and read in
+        its windows, data.window, the mean of theirs)."""
         from imdb_rnn import inputs, linear
 
         if len(seqs) == 0:
@@ -64,7 +66,7 @@ class Predictor:
         seqs = inputs.truncate(list(seqs), self.max_len, self.keep)
         if hasattr(self.model, "predict_proba"):  # the tfidf_lr baseline (a scikit-learn pipeline)
             return linear.predict(self.model, seqs)
-        return inputs.predict_in_order(self.model, seqs, batch_size)
+        return inputs.predict_in_order(self.model, seqs, batch_size, window=self.window)
 
     def predict(self, texts, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
         """P(positive) for each raw review text, in the order given."""
@@ -153,6 +155,9 @@ def check_tokenizer(spec, where: str) -> None:
         raise UserError(f"{where}: vocab_size={vocab_size!r} does not match its {len(words)} words: {fix}")
     if not (max_len is None or (_is_int(max_len) and max_len > 0)):
         raise UserError(f"{where}: max_len={max_len!r} is neither null nor a positive integer: {fix}")
+    window = spec.get("window")
+    if not (window is None or (_is_int(window) and window > 0)):
+        raise UserError(f"{where}: window={window!r} is neither null nor a positive integer: {fix}")
     if spec.get("keep") not in data.KEEP_SIDES:
         raise UserError(f"{where}: keep={spec.get('keep')!r} is not one of {', '.join(data.KEEP_SIDES)}: {fix}")
 

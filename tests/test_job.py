@@ -253,6 +253,7 @@ def test_unknown_choices_fail_before_any_work(run_cli, tmp_path, overrides, frag
         (["data.val_fraction=1.5"], ["data.val_fraction"]),
         (["data.val_split=film"], ["data.val_split='film'", "random or movie"]),
         (["data.keep=middle"], ["data.keep='middle'", "first, last or both"]),
+        (["data.window=0"], ["data.window=0", "positive integer"]),
         (["train.lr_schedule=step"], ["train.lr_schedule='step'", "plateau, cosine or constant"]),
         (["train.jit_compile=maybe"], ["train.jit_compile='maybe'", "true or false"]),
         (["train.refit=later"], ["train.refit='later'", "true or false"]),

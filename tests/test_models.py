@@ -107,6 +107,26 @@ def test_truncation_keeps_the_chosen_end():
     assert inputs.truncate([review], None, "last")[0] is review
 
 
+def test_windows_cut_reviews_into_near_equal_pieces_and_predictions_average_them():
+    pieces, owner = inputs.windows(REVIEWS, 100)
+    # 3, 40, 7, 25 tokens: one window each; 400 tokens: 4 of 100; 900: 9 of 100
+    assert list(owner) == [0, 1, 2, *[3] * 4, 4, *[5] * 9]
+    assert [len(p) for p in pieces[4:7]] == [100, 100, 100]
+    for i, review in enumerate(REVIEWS):  # in order, nothing lost or repeated
+        np.testing.assert_array_equal(np.concatenate([p for p, o in zip(pieces, owner) if o == i]), review)
+    # ceil(length / size) windows of near-equal length: 401 tokens in 150s are 3 windows of 133-134, not 150 + 150 + 101
+    assert [len(p) for p in inputs.windows([np.arange(1, 402)], 150)[0]] == [134, 134, 133]
+    assert inputs.windows(REVIEWS, None)[0] == REVIEWS
+
+    keras.utils.set_random_seed(0)
+    model = build_model(settings("gru"), vocab_size=50)
+    each = inputs.predict_in_order(model, pieces, batch_size=4)
+    windowed = inputs.predict_in_order(model, REVIEWS, batch_size=4, window=100)
+    expected = [each[owner == i].mean() for i in range(len(REVIEWS))]
+    np.testing.assert_allclose(windowed, expected, atol=1e-6)
+    assert windowed[3] != pytest.approx(inputs.predict_in_order(model, REVIEWS[3:4], batch_size=1)[0], abs=1e-4)
+
+
 def test_attention_head_survives_save_and_load(tmp_path):
     keras.utils.set_random_seed(0)
     model = build_model(settings("gru", head="attention", bidirectional=True), vocab_size=50)

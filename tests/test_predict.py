@@ -163,6 +163,10 @@ def _break(kind: str, run: Path) -> str:
         extra = [f"word{i}" for i in range(10)]
         (run / "tokenizer.json").write_text(json.dumps({**spec, "words": spec["words"] + extra, "vocab_size": spec["vocab_size"] + 10}))
         return "different jobs"
+    if kind == "tokenizer with a window of 0":
+        spec = json.loads((run / "tokenizer.json").read_text(encoding="utf-8"))
+        (run / "tokenizer.json").write_text(json.dumps({**spec, "window": 0}))
+        return "window=0"
     if kind == "tokenizer keeps an unknown side":
         spec = json.loads((run / "tokenizer.json").read_text(encoding="utf-8"))
         (run / "tokenizer.json").write_text(json.dumps({**spec, "max_len": 100, "keep": "middle"}))
@@ -174,6 +178,7 @@ BROKEN = [
     "no model.keras", "job still running", "job failed", "no metrics.json", "model.keras not an archive",
     "model.keras foreign zip", "tokenizer of another format", "tokenizer not JSON",
     "tokenizer words do not match vocab_size", "tokenizer from a bigger vocabulary", "tokenizer keeps an unknown side",
+    "tokenizer with a window of 0",
 ]
 
 
@@ -321,3 +326,26 @@ def test_adversarial_training_runs_a_whole_job_and_its_model_classifies_new_revi
     assert predicted.returncode == 0, predicted.stderr[-2000:]
     row = predicted.stdout.strip().splitlines()[-1].split()  # label, probability, words, source, review
     assert row[0] in ("positive", "negative") and 0 <= float(row[1]) <= 1 and row[-3:] == ["a", "fine", "film"]
+
+
+@pytest.mark.slow
+def test_a_job_in_windows_learns_from_each_window_and_scores_reviews_by_their_mean(run_cli, tmp_path):
+    """data.window through a job: training and early stopping see windows (one per 40 tokens or fewer),
+    every score and file is per review (the mean of its windows), and the predict tool reads new reviews
+    in the same windows, so it reproduces the job's predictions."""
+    result = run_cli(*TINY, "data.window=40", "train.refit=true", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["status"] == "complete" and metrics["window"] == 40 and max(metrics["padded_lengths"]) <= 40
+    assert metrics["refit"]["n_reviews"] == metrics["n_train"] + metrics["n_val"] == 2000
+    log = (tmp_path / "imdb_rnn.log").read_text()
+    windows = int(log.split("data.window=40: ")[1].split(" train")[0])
+    assert windows > 2 * metrics["n_train"]  # the sample's reviews average well over 80 tokens
+    predictions = pd.read_csv(tmp_path / "predictions.csv")
+    assert len(predictions) == metrics["n_test"]
+    assert ((predictions["probability"] > 0.5) == predictions["label"]).mean() == pytest.approx(metrics["test_accuracy"], abs=1e-9)
+    texts = {f"{split}/{label}/{rid}": text for split, label, rid, text in data._iter_review_files(data.SAMPLE_PATH)}
+    predictor = load_run(tmp_path)
+    assert predictor.window == 40
+    np.testing.assert_allclose(predictor.predict([texts[r] for r in predictions["review_id"]]), predictions["probability"],
+                               atol=1e-4, rtol=0)
