@@ -314,7 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Classify movie reviews as positive or negative with the model of a finished imdb_rnn job.",
         epilog=(
             "Reviews come from TEXT arguments and/or --file; with neither, from standard input (one review per "
-            "line). Reviews longer than the job's data.max_len are cut the way training cut them. "
+            "line). Reviews longer than the job's data.max_len are cut the way training cut them, and read in "
+            "its windows (data.window) if it had them. "
             "The run dir alone is needed: no dataset, no network."
         ),
     )
