@@ -63,8 +63,10 @@ def run_job(cfg, out_dir: Path) -> dict:
     window = None if baseline else cfg.data.window
     if cfg.data.window and baseline:
         log.info("%s reads whole reviews; data.window=%s does not apply to it", cfg.arch.name, cfg.data.window)
-    pad_to = None if baseline else batch_lengths(
-        cfg.train, window_lengths(x_train, window), max(window_lengths(x_train + x_val + x_test, window)))
+    pad_to = None
+    if not baseline:
+        train_lengths = window_lengths(x_train, window)
+        pad_to = batch_lengths(cfg.train, train_lengths, max(train_lengths + window_lengths(x_val + x_test, window)))
     data_s = time.perf_counter() - t0
     log.info(
         "bucket %s [%s, %s] of %s: %d train / %d val / %d test reviews, vocabulary %d (%.1f s)",
@@ -208,7 +210,7 @@ def train_recurrent(cfg, out_dir: Path, vocab_size: int, pad_to: list[int], x_tr
     if cfg.train.refit:
         final, refit = refit_on_train_and_val(cfg, out_dir, choice.settings, vocab_size, pad_to, choice.history,
                                               x_train + x_val, np.concatenate([y_train, y_val]))
-        refit["n_reviews"] = n_train + n_val  # not windows
+        refit["n_reviews"] = n_train + n_val  # reviews, not windows: x_train and x_val may be windows by now
         if cfg.train.refit_from:
             refit["from"] = str(refit_source(cfg))
     return Trained(
@@ -320,7 +322,7 @@ def refit_on_train_and_val(cfg, out_dir: Path, settings: dict, vocab_size: int, 
         model, inputs.train_batches(x_all, y_all, cfg.train.batch_size, cfg.seed, pad_to), None, epochs,
         [keras.callbacks.LearningRateScheduler(lambda epoch: rates[epoch])], out_dir / "refit_history.csv", cfg.keras_verbose,
     )
-    return model, {"epochs": epochs, "n_reviews": len(x_all), "wall_s": round(float(refit_history["epoch_time_s"].sum()), 2)}
+    return model, {"epochs": epochs, "wall_s": round(float(refit_history["epoch_time_s"].sum()), 2)}
 
 
 def fit_baseline(cfg, x_train, y_train, x_val, y_val) -> Trained:
