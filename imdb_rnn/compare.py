@@ -1,4 +1,4 @@
-"""Compare finished jobs: `python -m imdb_rnn.compare PATH [PATH ...] [--output DIR] [--baseline PATH] [--blend]`.
+"""Compare finished jobs: `python -m imdb_rnn.compare PATH [PATH ...] [--output DIR] [--baseline PATH] [--blend] [--blend-search]`.
 
 PATHs are sweep dirs, job dirs, or glob patterns (quoted, so compare expands them); every job dir
 found inside them (a dir with metrics.json or .hydra/) is read. Nothing is retrained: only the files
@@ -11,13 +11,17 @@ common parent):
                 worker / repeat / unrelated) and error;
   report.html   one self-contained interactive page (plotly.js embedded): accuracy heatmap and bars,
                 validation curves, time per job, best hyperparameters, token lengths with the bucket
-                edges, accuracy against review length; the seed ensembles and blends below, when any;
+                edges, accuracy against review length; the seed ensembles, blends and blend search
+                below, when any;
   diff.csv      with --baseline (e.g. the same sweep before a change): test accuracy per cell, both
                 sides and their difference;
   ensembles.csv when a cell has several seeds: the test accuracy of their averaged probability
                 (a seed ensemble), per bucket;
   blends.csv    with --blend: the accuracy of the mean probability of a bucket's cells (e.g. a GRU and
-                the linear baseline), seed by seed on validation and test, then over all seeds.
+                the linear baseline), seed by seed on validation and test, then over all seeds;
+  blend_search.csv  with --blend-search: every blend of a bucket's cells (each cell alone too), ranked by
+                mean validation accuracy over their common seeds; `picked` marks the top one, the blend
+                validation chooses. Its test accuracy is read after, never used to choose.
 
 and prints the architecture x bucket table of test accuracy (best per bucket marked *) and what did
 not complete. A job scored on several length ranges (a bucket=all job: metrics.json test_by_length) also
@@ -32,6 +36,7 @@ sweep re-run into a new dir) counts once: the newer run (see `set_aside_repeats`
 import argparse
 import functools
 import glob
+import itertools
 import json
 import math
 import os
@@ -39,6 +44,7 @@ import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from omegaconf import OmegaConf
 
@@ -466,6 +472,73 @@ def blend_table(table: pd.DataFrame) -> pd.DataFrame:
                                        "val_accuracy", "best_cell_val_accuracy", "n_test", "test_accuracy"])
 
 
+MAX_SEARCHED_CELLS = 12  # --blend-search scores 2**n - 1 blends of a bucket's n cells
+
+
+def blend_search(table: pd.DataFrame) -> pd.DataFrame:
+    """blend_search.csv (--blend-search): per bucket, every blend of its cells, each cell alone too, scored
+    on validation seed by seed over the seeds every cell has (a seed's jobs held out the same reviews), and
+    on test with all those seeds' models. Validation picks the highest mean validation accuracy (a tie: the
+    fewer cells). `wins` / `ties` / `losses`: the seeds where a blend's validation accuracy is above, equal
+    to or below its best cell's. Test accuracy plays no part in the pick; it is there to read after."""
+    done = table[(table["status"] == "complete") & table["seed"].notna()].assign(cell=lambda t: t.apply(cell_label, axis=1))
+    columns = ["of_bucket", "cells", "n_cells", "n_seeds", "n_val", "val_accuracy", "best_cell_val_accuracy",
+               "wins", "ties", "losses", "n_test", "test_accuracy", "picked"]
+    found = []
+    for bucket, group in done.groupby("bucket", sort=False):
+        cells = list(dict.fromkeys(group["cell"]))
+        if len(cells) > MAX_SEARCHED_CELLS:
+            raise CompareError(f"--blend-search scores every blend of at most {MAX_SEARCHED_CELLS} cells; bucket {bucket} "
+                               f"has {len(cells)}: compare fewer sweeps")
+        seeds = sorted(set.intersection(*(set(group.loc[group["cell"] == c, "seed"]) for c in cells)))
+        if len(cells) < 2 or not seeds:
+            continue
+        jobs = group[group["seed"].isin(seeds)]
+        if jobs.duplicated(["cell", "seed"]).any():
+            continue  # two jobs of one cell and seed (not set aside as repeats): no single model to blend
+        models = list(zip(jobs["cell"], jobs["seed"]))
+        test = _probabilities([_read_predictions(Path(d)) for d in jobs["job_dir"]])
+        val = {seed: _probabilities([_read_predictions(Path(d), "val_predictions.csv") for d in jobs.loc[jobs["seed"] == seed, "job_dir"]])
+               for seed in seeds}
+        if test is None or None in val.values() or any((jobs.loc[jobs["seed"] == s, "n_val"] != len(val[s][1])).any() for s in seeds):
+            continue  # a job without its predictions, or a seed's jobs held out different reviews: nothing to search
+        # order[s]: the cells of seed s's validation columns; alone[s][c]: cell c's validation accuracy with seed s
+        order = {seed: list(jobs.loc[jobs["seed"] == seed, "cell"]) for seed in seeds}
+        alone = {s: {c: _accuracy(val[s], [i]) for i, c in enumerate(order[s])} for s in seeds}
+        rows = []
+        for n in range(1, len(cells) + 1):
+            for blend in itertools.combinations(cells, n):
+                per_seed = [_accuracy(val[s], [order[s].index(c) for c in blend]) for s in seeds]
+                best = [max(alone[s][c] for c in blend) for s in seeds]
+                sign = [(a > b) - (a < b) for a, b in zip(per_seed, best)]
+                rows.append({"of_bucket": bucket, "cells": " + ".join(blend), "n_cells": n, "n_seeds": len(seeds),
+                             "n_val": len(val[seeds[0]][1]), "val_accuracy": sum(per_seed) / len(seeds),
+                             "best_cell_val_accuracy": sum(best) / len(seeds),
+                             **{k: sign.count(v) if n > 1 else pd.NA for k, v in (("wins", 1), ("ties", 0), ("losses", -1))},
+                             "n_test": len(test[1]),
+                             "test_accuracy": _accuracy(test, [i for i, (c, _) in enumerate(models) if c in blend])})
+        ranked = pd.DataFrame(rows).sort_values(["val_accuracy", "n_cells"], ascending=[False, True], kind="stable")
+        found.append(ranked.assign(picked=[True] + [False] * (len(ranked) - 1)))
+    return pd.concat(found, ignore_index=True)[columns] if found else pd.DataFrame(columns=columns)
+
+
+def _probabilities(predictions: list[pd.DataFrame | None]) -> tuple[np.ndarray, np.ndarray] | None:
+    """(probabilities, one column per prediction file, and whether each review is positive), on the reviews
+    all of them scored; None when one is missing or they share no review."""
+    if not predictions or any(p is None for p in predictions):
+        return None
+    frame = pd.concat([p.set_index("review_id")["probability"] for p in predictions], axis=1, join="inner")
+    if frame.empty:
+        return None
+    return frame.to_numpy(), predictions[0].set_index("review_id").loc[frame.index, "label"].to_numpy() == 1
+
+
+def _accuracy(scored: tuple[np.ndarray, np.ndarray], columns: list[int]) -> float:
+    """The accuracy of the mean probability of `columns` (as job.accuracy: above 0.5 is positive)."""
+    probabilities, positive = scored
+    return float(((probabilities[:, columns].mean(axis=1) > 0.5) == positive).mean())
+
+
 def _blend_rows(jobs: pd.DataFrame, bucket: str, seed: str, test: pd.DataFrame, cells: list[str], val_scores: dict) -> list[dict]:
     return [{"cells": " + ".join(cells), "of_bucket": bucket, "seed": seed, "bucket": name, "min_len": low, "max_len": high,
              "n_models": len(jobs),
@@ -504,6 +577,26 @@ def _scored_ranges(group: pd.DataFrame, bucket: str, predictions: pd.DataFrame) 
 
 
 # --- terminal output ---------------------------------------------------------------------------
+
+
+def format_blend_search(searched: pd.DataFrame, top: int = 10) -> str:
+    """Per bucket, the `top` blends by mean validation accuracy, validation's pick first."""
+    if searched.empty:
+        return ("Blend search: none (--blend-search needs two or more cells in one bucket with a seed in common, whose "
+                "jobs saved their predictions for the same validation reviews)")
+    parts = []
+    for bucket, rows in searched.groupby("of_bucket", sort=False):
+        first = rows.iloc[0]
+        heading = (f"Blend search, bucket {bucket}: {len(rows)} blends of {rows['n_cells'].max()} cells over "
+                   f"{first['n_seeds']} seeds, by mean validation accuracy (%); w/t/l: the seeds where it beats, ties "
+                   "or loses to its best cell; test: the models of all those seeds, read after the pick (blend_search.csv):")
+        lines = [heading, f"{'':6}  {'val':>6}  {'best cell':>9}  {'w/t/l':>5}  {'test':>6}  cells"]
+        for _, row in rows.head(top).iterrows():
+            record = "-" if pd.isna(row["wins"]) else f"{row['wins']}/{row['ties']}/{row['losses']}"
+            lines.append(f"{'picked' if row['picked'] else '':6}  {100 * row['val_accuracy']:6.2f}  "
+                         f"{100 * row['best_cell_val_accuracy']:9.2f}  {record:>5}  {100 * row['test_accuracy']:6.2f}  {row['cells']}")
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts)
 
 
 def format_grid(table: pd.DataFrame, grid: pd.DataFrame, title: str, diff: bool = False,
@@ -638,7 +731,8 @@ def blend_grid(blends: pd.DataFrame) -> pd.DataFrame:
 
 
 def build_report(table: pd.DataFrame, grid: pd.DataFrame, diff: pd.DataFrame | None, diff_g: pd.DataFrame | None,
-                 title: str, ensemble_grid: pd.DataFrame | None, blends: pd.DataFrame | None) -> str:
+                 title: str, ensemble_grid: pd.DataFrame | None, blends: pd.DataFrame | None,
+                 searched: pd.DataFrame | None = None) -> str:
     from imdb_rnn import plots  # plotly: only when writing the report
 
     done = table[table["status"] == "complete"]
@@ -667,6 +761,8 @@ def build_report(table: pd.DataFrame, grid: pd.DataFrame, diff: pd.DataFrame | N
     if blends is not None and len(blends):
         figures.append(("blends", plots.accuracy_heatmap(
             blend_grid(blends), "Blends: test accuracy of the mean probability of a bucket's cells", rows="blend, seed")))
+    if searched is not None and len(searched):
+        figures.append(("blend-search", plots.blend_search(searched)))
     figures += [
         ("validation-curves", plots.validation_curves(histories)),
         ("job-times", plots.job_times(done.assign(job=done.apply(_job_label, axis=1)))),
@@ -684,6 +780,10 @@ def build_report(table: pd.DataFrame, grid: pd.DataFrame, diff: pd.DataFrame | N
         notes += [f"Blend of {r['cells']} (bucket {r['of_bucket']}), seed {r['seed']}: validation accuracy "
                   f"{100 * r['val_accuracy']:.2f} %, best of its cells {100 * r['best_cell_val_accuracy']:.2f} %."
                   for _, r in checked.iterrows()]
+    if searched is not None:
+        notes += [f"Blend search, bucket {r['of_bucket']}: validation picks {r['cells']} (validation accuracy "
+                  f"{100 * r['val_accuracy']:.2f} %, test {100 * r['test_accuracy']:.2f} %; blend_search.csv)."
+                  for _, r in searched[searched["picked"]].iterrows()]
     if diff is not None:
         n_base = int(diff["baseline_n_jobs"].fillna(0).sum())
         notes.append(f"Baseline: {n_base} complete jobs; diff.csv has the numbers.")
@@ -720,6 +820,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--blend", action="store_true", help="also score the mean probability of all the cells in a "
                         "bucket (e.g. a GRU and the linear baseline), seed by seed on validation and test, and over all "
                         "seeds (blends.csv)")
+    parser.add_argument("--blend-search", action="store_true", help="score every blend of a bucket's cells (each "
+                        "cell alone too) on validation over the seeds they share, and mark the one validation picks: "
+                        f"the highest mean validation accuracy (blend_search.csv; at most {MAX_SEARCHED_CELLS} cells a bucket)")
     args = parser.parse_args(argv)
     try:
         jobs, unrelated = collect(args.paths)
@@ -731,6 +834,7 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(args.output).expanduser() if args.output else default_output(args.paths)
         if is_job_dir(out):
             raise CompareError(f"--output {out} is a job dir (its own report.html would be overwritten)")
+        searched = blend_search(table) if args.blend_search else None
     except CompareError as exc:
         print(f"imdb_rnn.compare: error: {exc}", file=sys.stderr)
         return 1
@@ -761,7 +865,10 @@ def main(argv: list[str] | None = None) -> int:
     if blends is not None:
         artifacts.write_csv(out / "blends.csv", blends)
         written.append(out / "blends.csv")
-    artifacts.write_text(out / "report.html", build_report(table, grid, diff, diff_g, title, ensemble_grid, blends))
+    if searched is not None:
+        artifacts.write_csv(out / "blend_search.csv", searched)
+        written.append(out / "blend_search.csv")
+    artifacts.write_text(out / "report.html", build_report(table, grid, diff, diff_g, title, ensemble_grid, blends, searched))
     written.append(out / "report.html")
 
     spread = accuracy_grid(grid_table, "std")  # NaN where a cell has one job
@@ -774,6 +881,8 @@ def main(argv: list[str] | None = None) -> int:
                                   "of each cell's seeds (ensembles.csv):"))
     if blends is not None:
         print("\n" + format_blends(blends))
+    if searched is not None:
+        print("\n" + format_blend_search(searched))
     problems = format_problems(table)
     if problems:
         print("\n" + problems)

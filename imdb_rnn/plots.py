@@ -99,6 +99,28 @@ def accuracy_bars(done: pd.DataFrame, buckets: list[str]) -> go.Figure:
     return fig
 
 
+def blend_search(searched: pd.DataFrame) -> go.Figure:
+    """Every blend of --blend-search as a point: mean validation accuracy (which picks) against test accuracy
+    (read after), one colour per bucket, validation's pick circled. How far apart the top points are on
+    validation shows how much the pick can be trusted."""
+    fig = go.Figure()
+    for bucket, rows in searched.groupby("of_bucket", sort=False):
+        fig.add_trace(go.Scatter(
+            x=rows["val_accuracy"] * 100, y=rows["test_accuracy"] * 100, mode="markers", name=f"bucket {bucket}",
+            text=rows["cells"], hovertemplate="%{text}<br>validation %{x:.2f} %, test %{y:.2f} %<extra></extra>",
+        ))
+    picked = searched[searched["picked"]]
+    fig.add_trace(go.Scatter(
+        x=picked["val_accuracy"] * 100, y=picked["test_accuracy"] * 100, mode="markers", name="validation's pick",
+        text=picked["cells"], hovertemplate="picked: %{text}<br>validation %{x:.2f} %, test %{y:.2f} %<extra></extra>",
+        marker={"size": 16, "symbol": "circle-open", "color": "black", "line": {"width": 2}},
+    ))
+    fig.update_layout(title="Blend search: every blend of a bucket's cells, mean validation accuracy (the pick) "
+                            "against test accuracy", xaxis_title="validation accuracy, mean over seeds (%)",
+                      yaxis_title="test accuracy, all seeds' models (%)", height=480)
+    return fig
+
+
 def validation_curves(histories: dict[str, pd.DataFrame]) -> go.Figure:
     """Every job's validation accuracy and loss per epoch of its retraining, overlaid."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=("Validation accuracy", "Validation loss"))

@@ -254,7 +254,7 @@ def test_no_jobs_is_a_one_line_error(tmp_path, run_cli):
 def test_compare_a_real_sweep(tiny_sweep, run_cli, tmp_path):
     sweep_dir, _ = tiny_sweep
     out_dir = tmp_path / "cmp"
-    result = run_cli(str(sweep_dir), "--output", str(out_dir), module="imdb_rnn.compare")
+    result = run_cli(str(sweep_dir), "--output", str(out_dir), "--blend-search", module="imdb_rnn.compare")
     assert result.returncode == 0, result.stderr[-3000:]
     table = pd.read_csv(out_dir / "results.csv", keep_default_na=False, na_values=[""])
     assert list(table.columns[: len(CLASSIC)]) == CLASSIC
@@ -281,6 +281,13 @@ def test_compare_a_real_sweep(tiny_sweep, run_cli, tmp_path):
     for div in FIGURES:
         assert f'id="{div}"' in page
     assert "Validation curves of 4 jobs" in page
+    # the blend search: each cell alone scores as its job did (from the predictions the jobs saved)
+    found = pd.read_csv(out_dir / "blend_search.csv")
+    assert sorted(found["cells"]) == sorted(["rnn", "gru", "rnn + gru"] * 2) and found["picked"].sum() == 2
+    for row in found[found["n_cells"] == 1].itertuples():
+        job = jobs[f"{row.cells}_{row.of_bucket}"]
+        assert (row.val_accuracy, row.test_accuracy) == (pytest.approx(job["val_accuracy"]), pytest.approx(job["test_accuracy"]))
+    assert 'id="blend-search"' in page
 
 
 def test_a_bucket_all_job_is_also_scored_per_length_range(sweep, capsys):
@@ -379,3 +386,50 @@ def test_blends_average_the_cells_of_a_bucket_seed_by_seed(tmp_path, capsys):
     assert compare.main([str(tmp_path / "s")]) == 0
     assert "Blend of" not in capsys.readouterr().out
     assert 'id="blends"' not in (tmp_path / "s" / "report.html").read_text()
+
+
+def test_blend_search_picks_on_validation_alone(tmp_path, capsys, monkeypatch):
+    """--blend-search: three cells, each right on 3 of 4 validation reviews. GRU + LSTM and all three are
+    right on 4 of 4, with both seeds; validation picks the one of fewer cells, although on test the
+    baseline alone does better: test is read after the pick, never used for it."""
+    labels, lengths = [1, 1, 0, 0], [130, 140, 150, 160]
+    val = {"gru": [0.9, 0.4, 0.1, 0.1], "lstm": [0.9, 0.9, 0.6, 0.1], "tfidf_lr": [0.4, 0.6, 0.45, 0.3]}
+    test = {"gru": [0.9, 0.4, 0.1, 0.1], "lstm": [0.9, 0.3, 0.6, 0.1], "tfidf_lr": [0.9, 0.9, 0.1, 0.1]}
+    for arch, seeds in (("gru", (1, 2, 3)), ("lstm", (1, 2)), ("tfidf_lr", (1, 2))):
+        for seed in seeds:
+            job = make_job(tmp_path / "s" / f"{arch},seed={seed}", arch, (130, 175), 0.75, overrides=[f"seed={seed}"], seed=seed)
+            for name, ids, probability in (("predictions.csv", "abcd", test[arch]), ("val_predictions.csv", "wxyz", val[arch])):
+                pd.DataFrame({"review_id": list(ids), "length": lengths, "label": labels,
+                              "probability": probability}).to_csv(job / name, index=False)
+            metrics = json.loads((job / "metrics.json").read_text())
+            (job / "metrics.json").write_text(json.dumps({**metrics, "n_val": 4}))
+    assert compare.main([str(tmp_path / "s"), "--blend-search"]) == 0
+    out = capsys.readouterr().out
+    found = pd.read_csv(tmp_path / "s" / "blend_search.csv")
+    assert len(found) == 7 and set(found["n_seeds"]) == {2} and set(found["n_val"]) == {4}  # seed 3: the GRU's only
+    by_cells = {frozenset(row.cells.split(" + ")): row for row in found.itertuples()}
+    picked = found[found["picked"]]
+    assert len(picked) == 1 and set(picked["cells"].item().split(" + ")) == {"gru", "lstm"}
+    assert by_cells[frozenset({"gru", "lstm", "tfidf_lr"})].val_accuracy == 1.0  # as high, but more cells
+    pair = by_cells[frozenset({"gru", "lstm"})]
+    assert (pair.val_accuracy, pair.best_cell_val_accuracy, pair.wins, pair.ties, pair.losses) == (1.0, 0.75, 2, 0, 0)
+    assert pair.test_accuracy == 0.75  # both wrong on b: the pick is worse on test than the baseline alone
+    alone = by_cells[frozenset({"tfidf_lr"})]
+    assert (alone.val_accuracy, alone.test_accuracy) == (0.75, 1.0) and pd.isna(alone.wins)
+    other = by_cells[frozenset({"gru", "tfidf_lr"})]
+    assert (other.val_accuracy, other.wins, other.ties, other.losses) == (0.75, 0, 2, 0)
+    lines = out.split("Blend search, bucket 130_175: 7 blends of 3 cells over 2 seeds")[1].splitlines()
+    assert lines[2].split()[:5] == ["picked", "100.00", "75.00", "2/0/0", "75.00"]
+    page = (tmp_path / "s" / "report.html").read_text()
+    assert 'id="blend-search"' in page and "Blend search, bucket 130_175: validation picks" in page
+    # a seed whose jobs held out different reviews has no validation in common: no search, no pick
+    shifted = pd.read_csv(tmp_path / "s" / "lstm,seed=2" / "val_predictions.csv").assign(review_id=list("pqrs"))
+    shifted.to_csv(tmp_path / "s" / "lstm,seed=2" / "val_predictions.csv", index=False)
+    assert compare.main([str(tmp_path / "s"), "--blend-search"]) == 0
+    assert pd.read_csv(tmp_path / "s" / "blend_search.csv").empty and "Blend search: none" in capsys.readouterr().out
+    # a bucket with more cells than the search takes is a one-line error, before anything is written
+    monkeypatch.setattr(compare, "MAX_SEARCHED_CELLS", 2)
+    (tmp_path / "s" / "blend_search.csv").unlink()
+    assert compare.main([str(tmp_path / "s"), "--blend-search"]) == 1
+    assert "bucket 130_175 has 3: compare fewer sweeps" in capsys.readouterr().err
+    assert not (tmp_path / "s" / "blend_search.csv").exists()
