@@ -479,7 +479,7 @@ def blend_search(table: pd.DataFrame) -> pd.DataFrame:
     """blend_search.csv (--blend-search): per bucket, every blend of its cells, each cell alone too, scored
     on validation seed by seed over the seeds every cell has (a seed's jobs held out the same reviews), and
     on test with all those seeds' models. Validation picks the highest mean validation accuracy (a tie: the
-    fewer cells). `wins` / `ties` / `losses`: the seeds where a blend's validation accuracy is above, equal
+    fewer cells, then the more wins). `wins` / `ties` / `losses`: the seeds where a blend's validation accuracy is above, equal
     to or below its best cell's. Test accuracy plays no part in the pick; it is there to read after."""
     done = table[(table["status"] == "complete") & table["seed"].notna()].assign(cell=lambda t: t.apply(cell_label, axis=1))
     columns = ["of_bucket", "cells", "n_cells", "n_seeds", "n_val", "val_accuracy", "best_cell_val_accuracy",
@@ -517,7 +517,9 @@ def blend_search(table: pd.DataFrame) -> pd.DataFrame:
                              **{k: sign.count(v) if n > 1 else pd.NA for k, v in (("wins", 1), ("ties", 0), ("losses", -1))},
                              "n_test": len(test[1]),
                              "test_accuracy": _accuracy(test, [i for i, (c, _) in enumerate(models) if c in blend])})
-        ranked = pd.DataFrame(rows).sort_values(["val_accuracy", "n_cells"], ascending=[False, True], kind="stable")
+        # Equal mean accuracies must compare equal whatever order their seeds were summed in: rounded.
+        ranked = pd.DataFrame(rows).assign(rank=lambda t: t["val_accuracy"].round(12))
+        ranked = ranked.sort_values(["rank", "n_cells", "wins"], ascending=[False, True, False], kind="stable")
         found.append(ranked.assign(picked=[True] + [False] * (len(ranked) - 1)))
     return pd.concat(found, ignore_index=True)[columns] if found else pd.DataFrame(columns=columns)
 
