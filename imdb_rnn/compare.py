@@ -478,9 +478,9 @@ MAX_SEARCHED_CELLS = 12  # --blend-search scores 2**n - 1 blends of a bucket's n
 def blend_search(table: pd.DataFrame) -> pd.DataFrame:
     """blend_search.csv (--blend-search): per bucket, every blend of its cells, each cell alone too, scored
     on validation seed by seed over the seeds every cell has (a seed's jobs held out the same reviews), and
-    on test with all those seeds' models. Validation picks the highest mean validation accuracy (a tie: the
-    fewer cells, then the more wins). `wins` / `ties` / `losses`: the seeds where a blend's validation accuracy is above, equal
-    to or below its best cell's. Test accuracy plays no part in the pick; it is there to read after."""
+    on test with all those seeds' models. Validation picks the highest mean validation accuracy (a tie:
+    the fewer cells, then the more wins). `wins` / `ties` / `losses`: the seeds where a blend's validation
+    accuracy is above, equal to or below its best cell's. Test accuracy plays no part in the pick."""
     done = table[(table["status"] == "complete") & table["seed"].notna()].assign(cell=lambda t: t.apply(cell_label, axis=1))
     columns = ["of_bucket", "cells", "n_cells", "n_seeds", "n_val", "val_accuracy", "best_cell_val_accuracy",
                "wins", "ties", "losses", "n_test", "test_accuracy", "picked"]
@@ -491,37 +491,41 @@ def blend_search(table: pd.DataFrame) -> pd.DataFrame:
             raise CompareError(f"--blend-search scores every blend of at most {MAX_SEARCHED_CELLS} cells; bucket {bucket} "
                                f"has {len(cells)}: compare fewer sweeps")
         seeds = sorted(set.intersection(*(set(group.loc[group["cell"] == c, "seed"]) for c in cells)))
-        if len(cells) < 2 or not seeds:
-            continue
         jobs = group[group["seed"].isin(seeds)]
-        if jobs.duplicated(["cell", "seed"]).any():
-            continue  # two jobs of one cell and seed (not set aside as repeats): no single model to blend
-        models = list(zip(jobs["cell"], jobs["seed"]))
-        test = _probabilities([_read_predictions(Path(d)) for d in jobs["job_dir"]])
-        val = {seed: _probabilities([_read_predictions(Path(d), "val_predictions.csv") for d in jobs.loc[jobs["seed"] == seed, "job_dir"]])
-               for seed in seeds}
-        if test is None or None in val.values() or any((jobs.loc[jobs["seed"] == s, "n_val"] != len(val[s][1])).any() for s in seeds):
-            continue  # a job without its predictions, or a seed's jobs held out different reviews: nothing to search
-        # order[s]: the cells of seed s's validation columns; alone[s][c]: cell c's validation accuracy with seed s
-        order = {seed: list(jobs.loc[jobs["seed"] == seed, "cell"]) for seed in seeds}
-        alone = {s: {c: _accuracy(val[s], [i]) for i, c in enumerate(order[s])} for s in seeds}
-        rows = []
-        for n in range(1, len(cells) + 1):
-            for blend in itertools.combinations(cells, n):
-                per_seed = [_accuracy(val[s], [order[s].index(c) for c in blend]) for s in seeds]
-                best = [max(alone[s][c] for c in blend) for s in seeds]
-                sign = [(a > b) - (a < b) for a, b in zip(per_seed, best)]
-                rows.append({"of_bucket": bucket, "cells": " + ".join(blend), "n_cells": n, "n_seeds": len(seeds),
-                             "n_val": len(val[seeds[0]][1]), "val_accuracy": sum(per_seed) / len(seeds),
-                             "best_cell_val_accuracy": sum(best) / len(seeds),
-                             **{k: sign.count(v) if n > 1 else pd.NA for k, v in (("wins", 1), ("ties", 0), ("losses", -1))},
-                             "n_test": len(test[1]),
-                             "test_accuracy": _accuracy(test, [i for i, (c, _) in enumerate(models) if c in blend])})
+        if len(cells) < 2 or not seeds or jobs.duplicated(["cell", "seed"]).any():
+            continue  # nothing to blend, or two jobs of one cell and seed (not set aside as repeats)
+        rows = _score_blends(jobs, cells, seeds)
+        if not rows:
+            continue
         # Equal mean accuracies must compare equal whatever order their seeds were summed in: rounded.
-        ranked = pd.DataFrame(rows).assign(rank=lambda t: t["val_accuracy"].round(12))
+        ranked = pd.DataFrame(rows).assign(of_bucket=bucket, rank=lambda t: t["val_accuracy"].round(12))
         ranked = ranked.sort_values(["rank", "n_cells", "wins"], ascending=[False, True, False], kind="stable")
         found.append(ranked.assign(picked=[True] + [False] * (len(ranked) - 1)))
     return pd.concat(found, ignore_index=True)[columns] if found else pd.DataFrame(columns=columns)
+
+
+def _score_blends(jobs: pd.DataFrame, cells: list[str], seeds: list) -> list[dict]:
+    """One bucket's blends (each a combination of `cells`) scored from its jobs' saved predictions; none when
+    a job lacks them or a seed's jobs held out different reviews."""
+    test = _probabilities([_read_predictions(Path(d)) for d in jobs["job_dir"]])
+    of_seed = {s: jobs[jobs["seed"] == s] for s in seeds}
+    val = {s: _probabilities([_read_predictions(Path(d), "val_predictions.csv") for d in of_seed[s]["job_dir"]]) for s in seeds}
+    if test is None or None in val.values() or any((of_seed[s]["n_val"] != len(val[s][1])).any() for s in seeds):
+        return []
+    column = {s: {c: i for i, c in enumerate(of_seed[s]["cell"])} for s in seeds}  # cell -> its column in val[s]
+    alone = {s: {c: _accuracy(val[s], [i]) for c, i in column[s].items()} for s in seeds}
+    rows = []
+    for n in range(1, len(cells) + 1):
+        for blend in itertools.combinations(cells, n):
+            per_seed = [_accuracy(val[s], [column[s][c] for c in blend]) for s in seeds]
+            best = [max(alone[s][c] for c in blend) for s in seeds]
+            sign = [(a > b) - (a < b) for a, b in zip(per_seed, best)]
+            rows.append({"cells": " + ".join(blend), "n_cells": n, "n_seeds": len(seeds), "n_val": len(val[seeds[0]][1]),
+                         "val_accuracy": sum(per_seed) / len(seeds), "best_cell_val_accuracy": sum(best) / len(seeds),
+                         **{k: sign.count(v) if n > 1 else pd.NA for k, v in (("wins", 1), ("ties", 0), ("losses", -1))},
+                         "n_test": len(test[1]),
+                         "test_accuracy": _accuracy(test, [i for i, c in enumerate(jobs["cell"]) if c in blend])})
+    return rows
 
 
 def _probabilities(predictions: list[pd.DataFrame | None]) -> tuple[np.ndarray, np.ndarray] | None:
