@@ -9,6 +9,8 @@ prediction.
 import numpy as np
 import tensorflow as tf
 
+from imdb_rnn.data import WINDOW_AVERAGES
+
 MAX_PADDED_LENGTHS = 8  # at most this many batch shapes (each one an XLA compilation per model)
 KEEP = -2  # in padded_lengths: one more length did not help this group, it stays as with one fewer
 
@@ -120,12 +122,20 @@ def eval_batches(seqs, labels, batch_size: int, pad_to: list[int] | None = None)
     return ds.map(batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE), order
 
 
-def predict_in_order(model, seqs, batch_size: int, pad_to: list[int] | None = None, window: int | None = None) -> np.ndarray:
-    """P(positive) for each review, in the order given; with `window` (data.window), the mean over its windows."""
+def predict_in_order(model, seqs, batch_size: int, pad_to: list[int] | None = None, window: int | None = None,
+                     average: str = WINDOW_AVERAGES[0]) -> np.ndarray:
+    """P(positive) for each review, in the order given. With `window` (data.window), the sigmoid of the mean
+    of its windows' log-odds, so that a window the model is sure of counts for more than an unsure one
+    (validation prefers it, README "Results"); or `average="probability"`, the mean of their probabilities,
+    as the first windowed jobs had it."""
     if window:
         pieces, owner = windows(seqs, window)
-        probs = predict_in_order(model, pieces, batch_size, pad_to)
-        return (np.bincount(owner, probs, len(seqs)) / np.bincount(owner, minlength=len(seqs))).astype(probs.dtype)
+        probs = predict_in_order(model, pieces, batch_size, pad_to).astype(np.float64)
+        if average == "log_odds":
+            probs = np.clip(probs, 1e-7, 1 - 1e-7)  # float32 sigmoids reach 0 and 1
+            probs = np.log(probs) - np.log1p(-probs)
+        mean = np.bincount(owner, probs, len(seqs)) / np.bincount(owner, minlength=len(seqs))
+        return (1 / (1 + np.exp(-mean)) if average == "log_odds" else mean).astype(np.float32)
     ds, order = eval_batches(seqs, np.zeros(len(seqs)), batch_size, pad_to)
     probs = model.predict(ds.map(lambda x, y: x), verbose=0)[:, 0]
     out = np.empty_like(probs)

@@ -192,7 +192,7 @@ def train_recurrent(cfg, out_dir: Path, vocab_size: int, pad_to: list[int], x_tr
     """The model validation chooses (searched and retrained here, or taken from the job that chose it
     already: train.refit_from), then with train.refit the same settings refit on train + validation.
     With data.window every window of a review is a training example with the review's label (validation
-    during training too), and a review's probability is the mean of its windows'."""
+    during training too), and a review's probability comes from the mean of its windows' log-odds."""
     batch_size, window = cfg.train.batch_size, cfg.data.window
     t0 = time.perf_counter()
     n_train, n_val = len(x_train), len(x_val)
@@ -528,6 +528,7 @@ def tokenizer_spec(corpus: data.Corpus, vocab_size: int, data_cfg, window: int |
         "max_len": data_cfg.max_len,
         "keep": data_cfg.keep,
         "window": window,
+        "window_average": data.WINDOW_AVERAGES[0] if window else None,  # inputs.predict_in_order
         "words": corpus.vocab[: vocab_size - data.FIRST_WORD_ID],
     }
 

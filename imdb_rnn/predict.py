@@ -49,6 +49,7 @@ class Predictor:
         self.max_len = tokenizer["max_len"]
         self.keep = tokenizer["keep"]
         self.window = tokenizer.get("window")  # data.window; jobs before it read whole reviews
+        self.window_average = tokenizer.get("window_average") or "probability"  # the first windowed jobs' rule
         first = tokenizer["first_word_id"]
         self.word_ids = {word: first + i for i, word in enumerate(tokenizer["words"])}
 
@@ -58,7 +59,7 @@ class Predictor:
 
     def predict_ids(self, seqs: list[np.ndarray], batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
         """P(positive) for encoded reviews, cut to the job's max_len the way training cut them (and read in
-        its windows, data.window, the mean of theirs)."""
+        its windows, data.window, combined as the job combined them)."""
         from imdb_rnn import inputs, linear
 
         if len(seqs) == 0:
@@ -66,7 +67,7 @@ class Predictor:
         seqs = inputs.truncate(list(seqs), self.max_len, self.keep)
         if hasattr(self.model, "predict_proba"):  # the tfidf_lr baseline (a scikit-learn pipeline)
             return linear.predict(self.model, seqs)
-        return inputs.predict_in_order(self.model, seqs, batch_size, window=self.window)
+        return inputs.predict_in_order(self.model, seqs, batch_size, window=self.window, average=self.window_average)
 
     def predict(self, texts, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
         """P(positive) for each raw review text, in the order given."""
@@ -158,6 +159,9 @@ def check_tokenizer(spec, where: str) -> None:
     window = spec.get("window")
     if not (window is None or (_is_int(window) and window > 0)):
         raise UserError(f"{where}: window={window!r} is neither null nor a positive integer: {fix}")
+    if spec.get("window_average") not in (None, *data.WINDOW_AVERAGES):
+        raise UserError(f"{where}: window_average={spec.get('window_average')!r} is not one of "
+                        f"{', '.join(data.WINDOW_AVERAGES)}: {fix}")
     if spec.get("keep") not in data.KEEP_SIDES:
         raise UserError(f"{where}: keep={spec.get('keep')!r} is not one of {', '.join(data.KEEP_SIDES)}: {fix}")
 

@@ -120,11 +120,29 @@ def test_windows_cut_reviews_into_near_equal_pieces_and_predictions_average_them
 
     keras.utils.set_random_seed(0)
     model = build_model(settings("gru"), vocab_size=50)
-    each = inputs.predict_in_order(model, pieces, batch_size=4)
+    each = inputs.predict_in_order(model, pieces, batch_size=4).astype(np.float64)
     windowed = inputs.predict_in_order(model, REVIEWS, batch_size=4, window=100)
-    expected = [each[owner == i].mean() for i in range(len(REVIEWS))]
+    log_odds = np.log(each / (1 - each))
+    expected = [1 / (1 + np.exp(-log_odds[owner == i].mean())) for i in range(len(REVIEWS))]  # the mean log-odds
     np.testing.assert_allclose(windowed, expected, atol=1e-6)
     assert windowed[3] != pytest.approx(inputs.predict_in_order(model, REVIEWS[3:4], batch_size=1)[0], abs=1e-4)
+    # the first windowed jobs' rule, the mean probability, is another number where windows disagree
+    by_probability = inputs.predict_in_order(model, REVIEWS, batch_size=4, window=100, average="probability")
+    np.testing.assert_allclose(by_probability, [each[owner == i].mean() for i in range(len(REVIEWS))], atol=1e-6)
+    np.testing.assert_allclose(by_probability[[0, 1, 2, 4]], windowed[[0, 1, 2, 4]], atol=1e-6)  # one window each
+    # a window the model is sure of: log-odds stay finite, and it outweighs an unsure one
+    sure = inputs.predict_in_order(_Fixed([1.0, 0.4]), [np.arange(1, 11)], batch_size=2, window=5)
+    assert 0.5 < sure[0] < 1 and np.isfinite(sure).all()
+
+
+class _Fixed:
+    """A stand-in model that gives the i-th review of a batch the i-th of `probabilities`."""
+
+    def __init__(self, probabilities):
+        self.probabilities = np.asarray(probabilities, np.float32)
+
+    def predict(self, batches, verbose=0):
+        return np.concatenate([self.probabilities[: len(x)][:, None] for x in batches])
 
 
 def test_attention_head_survives_save_and_load(tmp_path):

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from conftest import TINY
-from imdb_rnn import UserError, data
+from imdb_rnn import UserError, data, inputs
 from imdb_rnn.predict import Predictor, load_run
 
 MODULE = "imdb_rnn.predict"
@@ -167,6 +167,10 @@ def _break(kind: str, run: Path) -> str:
         spec = json.loads((run / "tokenizer.json").read_text(encoding="utf-8"))
         (run / "tokenizer.json").write_text(json.dumps({**spec, "window": 0}))
         return "window=0"
+    if kind == "tokenizer combines windows in an unknown way":
+        spec = json.loads((run / "tokenizer.json").read_text(encoding="utf-8"))
+        (run / "tokenizer.json").write_text(json.dumps({**spec, "window": 40, "window_average": "median"}))
+        return "window_average='median' is not one of log_odds, probability"
     if kind == "tokenizer keeps an unknown side":
         spec = json.loads((run / "tokenizer.json").read_text(encoding="utf-8"))
         (run / "tokenizer.json").write_text(json.dumps({**spec, "max_len": 100, "keep": "middle"}))
@@ -178,7 +182,7 @@ BROKEN = [
     "no model.keras", "job still running", "job failed", "no metrics.json", "model.keras not an archive",
     "model.keras foreign zip", "tokenizer of another format", "tokenizer not JSON",
     "tokenizer words do not match vocab_size", "tokenizer from a bigger vocabulary", "tokenizer keeps an unknown side",
-    "tokenizer with a window of 0",
+    "tokenizer with a window of 0", "tokenizer combines windows in an unknown way",
 ]
 
 
@@ -331,8 +335,9 @@ def test_adversarial_training_runs_a_whole_job_and_its_model_classifies_new_revi
 @pytest.mark.slow
 def test_a_job_in_windows_learns_from_each_window_and_scores_reviews_by_their_mean(run_cli, tmp_path):
     """data.window through a job: training and early stopping see windows (one per 40 tokens or fewer),
-    every score and file is per review (the mean of its windows), and the predict tool reads new reviews
-    in the same windows, so it reproduces the job's predictions."""
+    every score and file is per review (the mean of its windows' log-odds), and the predict tool reads new
+    reviews in the same windows, combined the same way, so it reproduces the job's predictions; a
+    tokenizer.json of the first windowed jobs (no window_average) is read as they combined windows."""
     result = run_cli(*TINY, "data.window=40", "train.refit=true", f"hydra.run.dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = json.loads((tmp_path / "metrics.json").read_text())
@@ -346,6 +351,15 @@ def test_a_job_in_windows_learns_from_each_window_and_scores_reviews_by_their_me
     assert ((predictions["probability"] > 0.5) == predictions["label"]).mean() == pytest.approx(metrics["test_accuracy"], abs=1e-9)
     texts = {f"{split}/{label}/{rid}": text for split, label, rid, text in data._iter_review_files(data.SAMPLE_PATH)}
     predictor = load_run(tmp_path)
-    assert predictor.window == 40
-    np.testing.assert_allclose(predictor.predict([texts[r] for r in predictions["review_id"]]), predictions["probability"],
-                               atol=1e-4, rtol=0)
+    assert (predictor.window, predictor.window_average) == (40, "log_odds")
+    reviews = [texts[r] for r in predictions["review_id"]]
+    np.testing.assert_allclose(predictor.predict(reviews), predictions["probability"], atol=1e-4, rtol=0)
+    spec = json.loads((tmp_path / "tokenizer.json").read_text())
+    del spec["window_average"]
+    (tmp_path / "tokenizer.json").write_text(json.dumps(spec))
+    older = load_run(tmp_path)
+    assert older.window_average == "probability"
+    seqs = older.encode(reviews)
+    pieces, owner = inputs.windows(inputs.truncate(seqs, older.max_len, older.keep), 40)
+    each = inputs.predict_in_order(older.model, pieces, 32)
+    np.testing.assert_allclose(older.predict_ids(seqs), np.bincount(owner, each) / np.bincount(owner), atol=1e-6)
