@@ -61,6 +61,8 @@ def check_config(cfg) -> None:
         (cfg.data.max_len is None or _positive_int(cfg.data.max_len), f"data.max_len={cfg.data.max_len!r}: use a positive integer or null"),
         (cfg.data.window is None or _positive_int(cfg.data.window),
          f"data.window={cfg.data.window!r}: use a positive integer (tokens per window, e.g. 200) or null"),
+        (cfg.data.window_average in data.WINDOW_AVERAGES,
+         f"data.window_average={cfg.data.window_average!r}: use {' or '.join(data.WINDOW_AVERAGES)}"),
         (cfg.data.keep in data.KEEP_SIDES, f"data.keep={cfg.data.keep!r}: use first, last or both"),
         (cfg.tuner.kind in ("hyperband", "random", "bayesian", "none"), f"tuner.kind={cfg.tuner.kind!r}: use hyperband, random, bayesian or none"),
     ]

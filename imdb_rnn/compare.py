@@ -257,7 +257,9 @@ def _recipes(jobs: list[Path], archs: list, sources: list) -> list[tuple | None]
     counts as the file the job read (`sources`: metrics.json's data_source, an absolute path), not as typed. A setting
     that some jobs of its arch lack (written by an older imdb_rnn, before the setting existed) is read as
     its default today, which is what those jobs did: a new setting defaults to the old behaviour. One
-    that has no default either is left out (another arch's settings are its own business)."""
+    that has no default either is left out (another arch's settings are its own business). The exception,
+    data.window_average, came after its default changed: a windowed job without it is read as its
+    tokenizer.json says (`_window_average`)."""
     flat = []
     for job, source in zip(jobs, sources):
         try:
@@ -267,6 +269,8 @@ def _recipes(jobs: list[Path], archs: list, sources: list) -> list[tuple | None]
         f = _flatten(config) if isinstance(config, dict) else None
         if f is not None and f.get("data.path") is not None and source:
             f["data.path"] = source  # the file as the job resolved it: ../shared/x and /work/shared/x are one
+        if f is not None and f.get("data.window") and "data.window_average" not in f and (average := _window_average(job)):
+            f["data.window_average"] = average
         flat.append(f)
     present = defaultdict(set)  # arch -> the keys any readable config of its jobs has
     for arch, f in zip(archs, flat):
@@ -284,6 +288,17 @@ def _recipes(jobs: list[Path], archs: list, sources: list) -> list[tuple | None]
     keep = {arch: {k for k in keys if not any(k == p or k.startswith(p + ".") for p in CONFIG_IGNORED)}
             for arch, keys in shared.items()}
     return [None if f is None else tuple(sorted((k, json.dumps(f[k])) for k in keep[arch])) for arch, f in zip(archs, flat)]
+
+
+def _window_average(job: Path) -> str | None:
+    """How a windowed job made before data.window_average combined a review's windows: as its
+    tokenizer.json says, and without the key there (the first windowed jobs) the mean of their
+    probabilities, as the predict tool reads them; None (today's default) without a readable tokenizer.json."""
+    try:
+        spec = json.loads((job / "tokenizer.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return (spec.get("window_average") or "probability") if isinstance(spec, dict) else None
 
 
 @functools.cache

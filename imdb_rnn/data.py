@@ -61,8 +61,9 @@ TOKENIZER_RULES = {
 }
 # Which tokens a review longer than max_len keeps (imdb_rnn.inputs.truncate): its first, its last, or both ends.
 KEEP_SIDES = ("first", "last", "both")
-# How a review read in windows (data.window) gets one probability from its windows' (imdb_rnn.inputs.predict_in_order):
-# jobs combine their log-odds; the first windowed jobs averaged their probabilities (tokenizer.json says which).
+# How a review read in windows (data.window) gets one probability from its windows' (data.window_average,
+# imdb_rnn.inputs.predict_in_order): the default combines their log-odds; the first windowed jobs, before the
+# setting, averaged their probabilities (tokenizer.json says which).
 WINDOW_AVERAGES = ("log_odds", "probability")
 
 

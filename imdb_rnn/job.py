@@ -192,7 +192,7 @@ def train_recurrent(cfg, out_dir: Path, vocab_size: int, pad_to: list[int], x_tr
     """The model validation chooses (searched and retrained here, or taken from the job that chose it
     already: train.refit_from), then with train.refit the same settings refit on train + validation.
     With data.window every window of a review is a training example with the review's label (validation
-    during training too), and a review's probability comes from the mean of its windows' log-odds."""
+    during training too), and a review's probability comes from its windows' as data.window_average says."""
     batch_size, window = cfg.train.batch_size, cfg.data.window
     t0 = time.perf_counter()
     n_train, n_val = len(x_train), len(x_val)
@@ -213,12 +213,16 @@ def train_recurrent(cfg, out_dir: Path, vocab_size: int, pad_to: list[int], x_tr
         refit["n_reviews"] = n_train + n_val  # reviews, not windows: x_train and x_val may be windows by now
         if cfg.train.refit_from:
             refit["from"] = str(refit_source(cfg))
+
+    def reader(model):  # P(positive) for each review (whole, or its windows combined)
+        return lambda seqs: inputs.predict_in_order(model, seqs, batch_size, pad_to, window, cfg.data.window_average)
+
     return Trained(
-        predict=lambda seqs: inputs.predict_in_order(final, seqs, batch_size, pad_to, window),
+        predict=reader(final),
         save=lambda job_dir: artifacts.save_model(final, job_dir / "model.keras"),
         settings=choice.settings, tuned=choice.tuned, trials=choice.trials, history=choice.history,
         tuning_s=choice.tuning_s, training_s=time.perf_counter() - t0 - choice.tuning_s,
-        selected=None if refit is None else (lambda seqs: inputs.predict_in_order(selected, seqs, batch_size, pad_to, window)),
+        selected=None if refit is None else reader(selected),
         refit=refit,
     )
 
@@ -263,7 +267,7 @@ def refit_source(cfg) -> Path:
 # Settings that may differ between a job and the one it refits from (train.refit_from): they change
 # neither the validation split nor what was trained (the data's reviews are checked by their counts).
 REFIT_FROM_FREE = ("train.refit", "train.refit_from", "threads", "keras_verbose", "data.path", "data.cache_dir",
-                   "data.source", "test_by_length")
+                   "data.source", "data.window_average", "test_by_length")
 
 
 def check_refit_source(cfg, out_dir: Path) -> None:
@@ -528,7 +532,7 @@ def tokenizer_spec(corpus: data.Corpus, vocab_size: int, data_cfg, window: int |
         "max_len": data_cfg.max_len,
         "keep": data_cfg.keep,
         "window": window,
-        "window_average": data.WINDOW_AVERAGES[0] if window else None,  # inputs.predict_in_order
+        "window_average": data_cfg.window_average if window else None,  # inputs.predict_in_order
         "words": corpus.vocab[: vocab_size - data.FIRST_WORD_ID],
     }
 

@@ -239,6 +239,31 @@ def test_a_seed_run_twice_counts_once(tmp_path, capsys):
     assert set(pd.read_csv(tmp_path / "cmp" / "ensembles.csv")["n_models"]) == {2}
 
 
+def test_windowed_jobs_are_told_apart_by_how_they_combined_their_windows(tmp_path):
+    """data.window_average came after its default changed (the mean of the windows' probabilities, then of
+    their log-odds): a windowed job whose config.yaml lacks it is read as its tokenizer.json says, the
+    first ones' (no key there either) as probabilities. One seed made both ways is two cells, not a
+    repeat; jobs of today's rule are one cell however they record it."""
+    def windowed(name, seed, acc, tokenizer, setting=None):
+        settings = {"data": {"window": 200, **({"window_average": setting} if setting else {})}}
+        job = make_job(tmp_path / name, "gru", (598, 2494), acc, overrides=["data.window=200", f"seed={seed}"],
+                       seed=seed, settings=settings)
+        if tokenizer is not None:
+            (job / "tokenizer.json").write_text(json.dumps({"window": 200, **tokenizer}))
+
+    windowed("first", 1, 0.70, {})
+    windowed("between", 1, 0.80, {"window_average": "log_odds"})  # the rule changed, no setting yet
+    windowed("now", 2, 0.82, {"window_average": "log_odds"}, setting="log_odds")
+    windowed("no_tokenizer", 3, 0.84, None)  # nothing to go by: today's default
+    make_job(tmp_path / "whole", "gru", (598, 2494), 0.75, overrides=["seed=1"], seed=1)  # no windows, no rule
+    assert compare.main([str(tmp_path), "-o", str(tmp_path / "cmp")]) == 0
+    table = pd.read_csv(tmp_path / "cmp" / "results.csv", keep_default_na=False)
+    variant = dict(zip(table["job_dir"].map(lambda d: Path(d).name), table["variant"]))
+    old, new = (f"data.window=200 [data.window_average={rule}]" for rule in ("probability", "log_odds"))
+    assert variant == {"first": old, "between": new, "now": new, "no_tokenizer": new, "whole": ""}
+    assert set(table["status"]) == {"complete"}  # seed 1 of the first rule and of the new: no repeat
+
+
 def test_no_jobs_is_a_one_line_error(tmp_path, run_cli):
     (tmp_path / "empty").mkdir()
     result = run_cli(str(tmp_path / "empty"), module="imdb_rnn.compare")

@@ -254,6 +254,7 @@ def test_unknown_choices_fail_before_any_work(run_cli, tmp_path, overrides, frag
         (["data.val_split=film"], ["data.val_split='film'", "random or movie"]),
         (["data.keep=middle"], ["data.keep='middle'", "first, last or both"]),
         (["data.window=0"], ["data.window=0", "positive integer"]),
+        (["data.window_average=median"], ["data.window_average='median'", "log_odds or probability"]),
         (["train.lr_schedule=step"], ["train.lr_schedule='step'", "plateau, cosine or constant"]),
         (["train.jit_compile=maybe"], ["train.jit_compile='maybe'", "true or false"]),
         (["train.refit=later"], ["train.refit='later'", "true or false"]),

@@ -337,7 +337,9 @@ def test_a_job_in_windows_learns_from_each_window_and_scores_reviews_by_their_me
     """data.window through a job: training and early stopping see windows (one per 40 tokens or fewer),
     every score and file is per review (the mean of its windows' log-odds), and the predict tool reads new
     reviews in the same windows, combined the same way, so it reproduces the job's predictions; a
-    tokenizer.json of the first windowed jobs (no window_average) is read as they combined windows."""
+    tokenizer.json of the first windowed jobs (no window_average) is read as they combined windows.
+    data.window_average=probability, refit from that job (the rule changes how reviews are read, not what
+    was trained): the mean of the windows' probabilities, in the job's files and through the predict tool."""
     result = run_cli(*TINY, "data.window=40", "train.refit=true", f"hydra.run.dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = json.loads((tmp_path / "metrics.json").read_text())
@@ -363,3 +365,16 @@ def test_a_job_in_windows_learns_from_each_window_and_scores_reviews_by_their_me
     pieces, owner = inputs.windows(inputs.truncate(seqs, older.max_len, older.keep), 40)
     each = inputs.predict_in_order(older.model, pieces, 32)
     np.testing.assert_allclose(older.predict_ids(seqs), np.bincount(owner, each) / np.bincount(owner), atol=1e-6)
+
+    by_probability = tmp_path / "by_probability"
+    result = run_cli(*TINY, "data.window=40", "data.window_average=probability", "train.refit=true",
+                     f"train.refit_from={tmp_path}", f"hydra.run.dir={by_probability}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads((by_probability / "tokenizer.json").read_text())["window_average"] == "probability"
+    predictions = pd.read_csv(by_probability / "predictions.csv")
+    assert list(predictions["review_id"]) == list(pd.read_csv(tmp_path / "predictions.csv")["review_id"])
+    predictor = load_run(by_probability)
+    pieces, owner = inputs.windows(inputs.truncate(predictor.encode(reviews), predictor.max_len, predictor.keep), 40)
+    each = inputs.predict_in_order(predictor.model, pieces, 32)
+    np.testing.assert_allclose(predictions["probability"], np.bincount(owner, each) / np.bincount(owner), atol=1e-4, rtol=0)
+    np.testing.assert_allclose(predictor.predict(reviews), predictions["probability"], atol=1e-4, rtol=0)
