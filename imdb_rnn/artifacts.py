@@ -64,17 +64,6 @@ def write_npz(path: Path, arrays: dict) -> None:
             np.savez_compressed(f, **arrays)
 
 
-def changed_settings(old, new, ignoring=(), prefix: str = "") -> list[str]:
-    """The dotted keys whose values differ between two configs (as plain dicts), less the keys in
-    `ignoring` and all under them; a key that one of them lacks differs too."""
-    if prefix.rstrip(".") in ignoring:
-        return []
-    if isinstance(old, dict) and isinstance(new, dict):
-        keys = sorted(set(old) | set(new))
-        return [k for key in keys for k in changed_settings(old.get(key), new.get(key), ignoring, f"{prefix}{key}.")]
-    return [] if old == new else [prefix.rstrip(".")]
-
-
 def read_metrics(job_dir: Path) -> dict | None:
     """A job's metrics.json, or None if it has none (or an unreadable one)."""
     try:

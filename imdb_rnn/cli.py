@@ -24,7 +24,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 
-from imdb_rnn import UserError, artifacts
+from imdb_rnn import UserError, artifacts, job_config
 from imdb_rnn.checks import check_config
 from imdb_rnn.quiet import import_tensorflow_quietly
 
@@ -106,9 +106,8 @@ def skip_if_complete(cfg, out_dir: Path) -> dict | None:
     if not metrics or metrics.get("status") != "complete":
         return None
     log.info("skipping complete job %s (test accuracy %.4f)", out_dir, metrics.get("test_accuracy", float("nan")))
-    try:  # same dir, different settings: most likely a mistake, so say which
-        saved = OmegaConf.load(out_dir / "config.yaml")
-        changed = artifacts.changed_settings(OmegaConf.to_container(saved), OmegaConf.to_container(cfg, resolve=True))
+    try:  # same dir, different settings: most likely a mistake, so say which (a setting added since: its default)
+        changed = job_config.changed(out_dir, cfg)
     except Exception:  # noqa: BLE001 - the warning is a courtesy; never fail the skip over it
         changed = []
     if changed:

@@ -34,7 +34,6 @@ sweep re-run into a new dir) counts once: the newer run (see `set_aside_repeats`
 """
 
 import argparse
-import functools
 import glob
 import itertools
 import json
@@ -48,7 +47,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import OmegaConf
 
-from imdb_rnn import artifacts
+from imdb_rnn import artifacts, job_config
 from imdb_rnn.quiet import run_command
 
 ARCH_ORDER = ["rnn", "lstm", "gru", "tfidf_lr"]  # the linear baseline last: the line to beat
@@ -244,43 +243,35 @@ def variants(jobs: list[Path], archs: list, sources: list) -> list[str]:
     for (arch, label), spelled_so in alike.items():
         if len(spelled_so) < 2:
             continue
-        settings = [dict(recipe) for recipe in spelled_so]
-        for recipe, own in zip(spelled_so, settings):
-            differ = " ".join(f"{k}={_spell(v)}" for k, v in sorted(own.items()) if any(o[k] != v for o in settings))
+        as_dicts = [dict(recipe) for recipe in spelled_so]
+        for recipe, own in zip(spelled_so, as_dicts):
+            differ = " ".join(f"{k}={_spell(v)}" for k, v in sorted(own.items()) if any(o[k] != v for o in as_dicts))
             label_of[arch, recipe] = f"{label} [{differ}]".strip()
     return [label if recipe is None else label_of[arch, recipe] for arch, recipe, label in zip(archs, recipes, spelled)]
 
 
 def _recipes(jobs: list[Path], archs: list, sources: list) -> list[tuple | None]:
-    """Each job's resolved settings (config.yaml, flattened to sorted (key, value) pairs) less those that
-    never tell jobs apart (CONFIG_IGNORED); None for a job without a readable config.yaml. data.path
-    counts as the file the job read (`sources`: metrics.json's data_source, an absolute path), not as typed. A setting
-    that some jobs of its arch lack (written by an older imdb_rnn, before the setting existed) is read as
-    its default today, which is what those jobs did: a new setting defaults to the old behaviour. One
-    that has no default either is left out (another arch's settings are its own business). The exception,
-    data.window_average, came after its default changed: a windowed job without it is read as its
-    tokenizer.json says (`_window_average`)."""
+    """Each job's resolved settings (config.yaml, flattened to sorted (key, value) pairs, read as
+    `job_config.read` does) less those that never tell jobs apart (CONFIG_IGNORED); None for a job without
+    a readable config.yaml. data.path counts as the file the job read (`sources`: metrics.json's
+    data_source, an absolute path), not as typed. A setting that some jobs of its arch lack (written by an
+    older imdb_rnn, before the setting existed) is read as its default today, which is what those jobs
+    did (`job_config.fill_defaults`). One that has no default either is left out (another arch's settings
+    are its own business)."""
     flat = []
     for job, source in zip(jobs, sources):
         try:
-            config = OmegaConf.to_container(OmegaConf.load(job / "config.yaml"))
+            f = job_config.read(job)
         except Exception:  # noqa: BLE001 - no or unreadable config: the job keeps its spelled variant
-            config = None
-        f = _flatten(config) if isinstance(config, dict) else None
+            f = None
         if f is not None and f.get("data.path") is not None and source:
             f["data.path"] = source  # the file as the job resolved it: ../shared/x and /work/shared/x are one
-        if f is not None and f.get("data.window") and "data.window_average" not in f and (average := _window_average(job)):
-            f["data.window_average"] = average
         flat.append(f)
     present = defaultdict(set)  # arch -> the keys any readable config of its jobs has
     for arch, f in zip(archs, flat):
         if f is not None:
             present[arch] |= set(f)
-    for arch, f in zip(archs, flat):
-        missing = set() if f is None else present[arch] - set(f)
-        if missing:
-            defaults = _default_settings(arch)
-            f.update({k: defaults[k] for k in missing if k in defaults})
+    flat = [f if f is None else job_config.fill_defaults(f, present[arch], arch) for arch, f in zip(archs, flat)]
     shared = {}  # arch -> the keys every readable config of its jobs has (now)
     for arch, f in zip(archs, flat):
         if f is not None:
@@ -288,42 +279,6 @@ def _recipes(jobs: list[Path], archs: list, sources: list) -> list[tuple | None]
     keep = {arch: {k for k in keys if not any(k == p or k.startswith(p + ".") for p in CONFIG_IGNORED)}
             for arch, keys in shared.items()}
     return [None if f is None else tuple(sorted((k, json.dumps(f[k])) for k in keep[arch])) for arch, f in zip(archs, flat)]
-
-
-def _window_average(job: Path) -> str | None:
-    """How a windowed job made before data.window_average combined a review's windows: as its
-    tokenizer.json says, and without the key there (the first windowed jobs) the mean of their
-    probabilities, as the predict tool reads them; None (today's default) without a readable tokenizer.json."""
-    try:
-        spec = json.loads((job / "tokenizer.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return (spec.get("window_average") or "probability") if isinstance(spec, dict) else None
-
-
-@functools.cache
-def _default_settings(arch: str) -> dict:
-    """The settings `python -m imdb_rnn arch=<arch>` gets today (conf/, composed by Hydra), flattened;
-    {} for an arch conf/ does not have."""
-    from hydra import compose, initialize_config_dir
-
-    from imdb_rnn.cli import config_dir
-
-    try:
-        with initialize_config_dir(version_base="1.3", config_dir=config_dir(), job_name="compare"):
-            return _flatten(OmegaConf.to_container(compose("config", overrides=[f"arch={arch}"]), resolve=True))
-    except Exception:  # noqa: BLE001 - an arch of another version, or a conf/ that does not compose: no defaults
-        return {}
-
-
-def _flatten(config: dict, prefix: str = "") -> dict:
-    flat = {}
-    for key, value in config.items():
-        if isinstance(value, dict) and value:
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def _spell(value: str) -> str:

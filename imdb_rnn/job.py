@@ -27,7 +27,7 @@ import tensorflow as tf
 from omegaconf import OmegaConf
 from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
-from imdb_rnn import UserError, artifacts, buckets, checks, data, inputs, linear, plots, tuning
+from imdb_rnn import UserError, artifacts, buckets, checks, data, inputs, job_config, linear, plots, tuning
 from imdb_rnn.models import build_model, ema_callbacks
 
 log = logging.getLogger(__name__)
@@ -282,11 +282,10 @@ def check_refit_source(cfg, out_dir: Path) -> None:
         raise UserError(f"train.refit_from={source}: not a complete job dir (metrics.json saying complete, config.yaml, "
                         "history.csv, checkpoints/best.keras); give the dir of a finished job")
     try:
-        saved = OmegaConf.to_container(OmegaConf.load(source / "config.yaml"))
+        changed = job_config.changed(source, cfg, ignoring=REFIT_FROM_FREE)  # a setting added since: its default
     except Exception as exc:  # noqa: BLE001 - any parse error: the same advice
         raise UserError(f"train.refit_from={source}: its config.yaml is unreadable ({type(exc).__name__}); "
                         "give the dir of a finished job") from None
-    changed = artifacts.changed_settings(saved, OmegaConf.to_container(cfg, resolve=True), ignoring=REFIT_FROM_FREE)
     if changed:
         raise UserError(f"train.refit_from={source} was run with other settings ({', '.join(changed)}): its model is not "
                         "this job's choice; give a job of the same settings, or drop train.refit_from")

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
+from omegaconf import OmegaConf
 
 from conftest import REPO, TINY, cli_env
 from imdb_rnn import job
@@ -162,6 +163,21 @@ def test_refit_learns_from_train_and_val_for_the_epochs_validation_chose(run_cli
                   f"train.refit_from={tmp_path / 'elsewhere'}", f"hydra.run.dir={tmp_path / 'odd'}")
     assert_one_line_failure(odd, "had 999 train / 400 val reviews, this job 1600 / 400", "same data")
     assert not (tmp_path / "odd" / "model.keras").exists()
+    # a source made before some settings existed: each one it lacks is read as its default today
+    older = tmp_path / "older"
+    shutil.copytree(plain_dir, older)
+    config = OmegaConf.load(older / "config.yaml")
+    del config.arch["adversarial"], config.arch["word_dropout"]  # both at their defaults in this job
+    OmegaConf.save(config, older / "config.yaml")
+    upgraded = run_cli(*TINY, "train.epochs=3", "train.lr_schedule=cosine", "train.refit=true", f"train.refit_from={older}",
+                       f"hydra.run.dir={tmp_path / 'upgraded'}")
+    assert upgraded.returncode == 0, upgraded.stderr[-2000:]
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "upgraded" / "predictions.csv"), predictions, check_exact=True)
+    del config.train["lr_schedule"]  # read as plateau, the default; this job says cosine
+    OmegaConf.save(config, older / "config.yaml")
+    moved = run_cli(*TINY, "train.epochs=3", "train.lr_schedule=cosine", "train.refit=true", f"train.refit_from={older}",
+                    f"hydra.run.dir={tmp_path / 'moved'}")
+    assert_one_line_failure(moved, "other settings (train.lr_schedule)", "same settings")
 
 
 def test_weight_averaging_validates_checkpoints_and_keeps_the_averaged_weights(run_cli, tmp_path):

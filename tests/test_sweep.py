@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from conftest import CONF_DIR, REPO, SWEEP_TINY, cli_env
+from omegaconf import OmegaConf
 
 from imdb_rnn.__main__ import exclude_fixed_overrides
 
@@ -123,6 +125,33 @@ def test_killed_sweep_resumes_where_it_stopped(cache_dir, tmp_path):
     assert (pd.read_csv(second / "tuner_trials.csv")["status"] == "COMPLETED").all()
     summary = json.loads((sweep_dir / "sweep_summary.json").read_text())
     assert (summary["n_jobs"], summary["n_failed"]) == (2, 0)
+
+
+@pytest.mark.slow
+def test_resumed_sweep_warns_only_about_settings_that_changed(tiny_sweep, run_cli, tmp_path):
+    """A complete job is kept on resume; a warning names the settings it ran with that differ from this
+    run's. A setting the job lacks (added since) counts as its default today, so an upgrade alone is no change."""
+    sweep_dir = tmp_path / "sweep"
+    shutil.copytree(tiny_sweep[0] / "rnn_0_129", sweep_dir / "rnn_0_129")
+    job = sweep_dir / "rnn_0_129"
+    args = ["-m", "arch=rnn", "bucket=0_129", "++bucket.index=9", *SWEEP_TINY, f"hydra.sweep.dir={sweep_dir}"]
+
+    def resume(*extra) -> str:
+        result = run_cli(*args, *extra)
+        assert result.returncode == 0, result.stderr[-3000:]
+        output = result.stdout + result.stderr
+        assert "skipping complete job" in output
+        return "".join(line for line in output.splitlines(keepends=True) if "completed with other settings" in line)
+
+    assert resume() == ""
+    # as written by an imdb_rnn before these two settings existed
+    config = OmegaConf.load(job / "config.yaml")
+    del config.arch["adversarial"], config.data["window_average"]
+    OmegaConf.save(config, job / "config.yaml")
+    assert resume() == ""
+    assert "(arch.adversarial)" in resume("arch.adversarial=0.025")  # the job did without it: a change
+    assert "(arch.adversarial, train.epochs)" in resume("arch.adversarial=0.025", "train.epochs=3")
+    assert metrics(job)["status"] == "complete"
 
 
 def metrics_or_none(job_dir: Path) -> dict | None:
