@@ -276,8 +276,7 @@ def _recipes(jobs: list[Path], archs: list, sources: list) -> list[tuple | None]
     for arch, f in zip(archs, flat):
         if f is not None:
             shared[arch] = shared[arch] & set(f) if arch in shared else set(f)
-    keep = {arch: {k for k in keys if not any(k == p or k.startswith(p + ".") for p in CONFIG_IGNORED)}
-            for arch, keys in shared.items()}
+    keep = {arch: {k for k in keys if not job_config.under(k, CONFIG_IGNORED)} for arch, keys in shared.items()}
     return [None if f is None else tuple(sorted((k, json.dumps(f[k])) for k in keep[arch])) for arch, f in zip(archs, flat)]
 
 

@@ -11,6 +11,7 @@ and train.refit_from (whether the source job's choice is this job's, job.py).
 
 import functools
 import json
+from contextlib import nullcontext
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -30,11 +31,12 @@ def flatten(config: dict, prefix: str = "") -> dict:
 def read(job_dir: Path) -> dict:
     """A job's config.yaml, flattened, with data.window_average as its tokenizer.json says when the job
     is windowed and predates the setting. Raises (OSError, a parse error) when there is no readable one."""
-    config = OmegaConf.to_container(OmegaConf.load(Path(job_dir) / "config.yaml"))
+    job_dir = Path(job_dir)
+    config = OmegaConf.to_container(OmegaConf.load(job_dir / "config.yaml"))
     if not isinstance(config, dict):
         raise TypeError(f"{job_dir}/config.yaml is not a config")
     flat = flatten(config)
-    if flat.get("data.window") and "data.window_average" not in flat and (average := window_average(Path(job_dir))):
+    if flat.get("data.window") and "data.window_average" not in flat and (average := window_average(job_dir)):
         flat["data.window_average"] = average
     return flat
 
@@ -63,8 +65,12 @@ def changed(job_dir: Path, cfg, ignoring=()) -> list[str]:
     those in `ignoring` and all under them. A setting the job lacks is read as its default today."""
     new = flatten(OmegaConf.to_container(cfg, resolve=True))
     old = fill_defaults(read(job_dir), new, str(cfg.arch.name))
-    return sorted(k for k in set(old) | set(new)
-                  if old.get(k) != new.get(k) and not any(k == p or k.startswith(p + ".") for p in ignoring))
+    return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k) and not under(k, ignoring))
+
+
+def under(key: str, prefixes) -> bool:
+    """Whether a dotted key is one of `prefixes` or inside one of them (data.path is under data)."""
+    return any(key == p or key.startswith(p + ".") for p in prefixes)
 
 
 @functools.cache
@@ -77,9 +83,8 @@ def default_settings(arch: str) -> dict:
     from imdb_rnn.cli import config_dir
 
     try:
-        if GlobalHydra.instance().is_initialized():
-            return flatten(OmegaConf.to_container(compose("config", overrides=[f"arch={arch}"]), resolve=True))
-        with initialize_config_dir(version_base="1.3", config_dir=config_dir(), job_name="job_config"):
+        hydra_ready = GlobalHydra.instance().is_initialized()
+        with nullcontext() if hydra_ready else initialize_config_dir(version_base="1.3", config_dir=config_dir(), job_name="job_config"):
             return flatten(OmegaConf.to_container(compose("config", overrides=[f"arch={arch}"]), resolve=True))
     except Exception:  # noqa: BLE001 - an arch of another version, or a conf/ that does not compose: no defaults
         return {}
