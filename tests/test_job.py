@@ -178,6 +178,8 @@ def test_refit_learns_from_train_and_val_for_the_epochs_validation_chose(run_cli
     moved = run_cli(*TINY, "train.epochs=3", "train.lr_schedule=cosine", "train.refit=true", f"train.refit_from={older}",
                     f"hydra.run.dir={tmp_path / 'moved'}")
     assert_one_line_failure(moved, "other settings (train.lr_schedule)", "same settings")
+    assert not (tmp_path / "moved" / "model.keras").exists()
+    assert json.loads((older / "metrics.json").read_text()) == plain  # the source untouched
 
 
 def test_weight_averaging_validates_checkpoints_and_keeps_the_averaged_weights(run_cli, tmp_path):
