@@ -13,47 +13,107 @@ HEADS = ("last", "mean", "max", "attention")  # the heads models.build_model put
 LINEAR = "tfidf_lr"  # the linear baseline's cell (linear.py)
 
 
+def _is_bool(value) -> bool:
+    return isinstance(value, bool)
+
+
+def _is_count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _positive_int(value) -> bool:
+    return _is_count(value) and value > 0
+
+
+def _positive_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
+def _fraction(value, allow_zero=False) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and (0 <= value if allow_zero else 0 < value) and value < 1
+
+
+def _dropout(value) -> bool:
+    return _fraction(value, allow_zero=True)
+
+
+def _is_length_range(pair) -> bool:
+    return OmegaConf.is_list(pair) and len(pair) == 2 and all(_is_count(v) for v in pair) and pair[0] <= pair[1]
+
+
+# Each model setting (conf/arch) -> (is this value usable?, what to use). Checked on the arch's own values
+# and on every value the tuner's search space can pick for it.
+RECURRENT_RULES = {
+    "cell": (lambda v: v in CELLS, f"use one of {sorted([*CELLS, LINEAR])}"),
+    "head": (lambda v: v in HEADS, f"use one of {list(HEADS)}"),
+    "units": (_positive_int, "use a positive integer"),
+    "embedding_dim": (_positive_int, "use a positive integer"),
+    "num_layers": (_positive_int, "use a positive integer"),
+    "bidirectional": (_is_bool, "use true or false"),
+    "dropout": (_dropout, "use a number in [0, 1)"),
+    "embedding_dropout": (_dropout, "use a number in [0, 1)"),
+    "word_dropout": (_dropout, "use a number in [0, 1)"),
+    "recurrent_dropout": (_dropout, "use a number in [0, 1)"),
+    "learning_rate": (_positive_number, "use a positive number"),
+    "clipnorm": (lambda v: v is None or _positive_number(v), "use a positive number, e.g. 1.0, or null"),
+    "ema_momentum": (lambda v: v is None or _fraction(v), "use a number in (0, 1), e.g. 0.99, or null"),
+    "adversarial": (lambda v: v is None or _fraction(v), "use a number in (0, 1), e.g. 0.025, or null"),
+}
+LINEAR_RULES = {
+    "C": (_positive_number, "use a positive number (inverse regularization strength)"),
+    "ngram_max": (_positive_int, "use a positive integer (2: words and word pairs)"),
+    "min_df": (_positive_int, "use a positive integer"),
+    "sublinear_tf": (_is_bool, "use true or false"),
+    "max_iter": (_positive_int, "use a positive integer"),
+}
+# The search's own settings, by tuner.kind (none has none).
+TUNER_RULES = {
+    "objective": (lambda v: v in ("val_accuracy", "val_loss"), "use val_accuracy or val_loss (the trials are scored on validation)"),
+    "max_trials": (_positive_int, "use a positive integer (Keras Tuner reads 0 as no limit)"),
+    "epochs": (_positive_int, "use a positive integer (epochs per trial)"),
+    "max_epochs": (_positive_int, "use a positive integer (the most epochs one trial trains)"),
+    "factor": (lambda v: _positive_int(v) and v >= 2, "use an integer >= 2 (Hyperband keeps 1/factor of the trials each round)"),
+    "hyperband_iterations": (_positive_int, "use a positive integer (Keras Tuner reads 0 as no limit)"),
+    "patience": (_is_count, "use an integer >= 0 (epochs without improvement before a trial stops)"),
+}
+TUNER_KEYS = {
+    "hyperband": ("objective", "max_epochs", "factor", "hyperband_iterations", "patience"),
+    "random": ("objective", "max_trials", "epochs", "patience"),
+    "bayesian": ("objective", "max_trials", "epochs", "patience"),
+    "none": (),
+}
+
+
 def check_config(cfg) -> None:
     """Catch impossible settings before any work, with a message that names the fix."""
     a = cfg.arch
-    cells = sorted([*CELLS, LINEAR])
-    if a.cell == LINEAR:
-        arch_checks = [
-            (_positive_number(a.C), f"arch.C={a.C!r}: use a positive number (inverse regularization strength)"),
-            (_positive_int(a.ngram_max), f"arch.ngram_max={a.ngram_max!r}: use a positive integer (2: words and word pairs)"),
-            (_positive_int(a.min_df), f"arch.min_df={a.min_df!r}: use a positive integer"),
-        ]
-    else:
-        arch_checks = [
-            (a.cell in CELLS, f"arch.cell={a.cell!r}: use one of {cells}"),
-            (a.head in HEADS, f"arch.head={a.head!r}: use one of {list(HEADS)}"),
-            (_positive_int(a.units), f"arch.units={a.units!r}: use a positive integer"),
-            (_positive_int(a.embedding_dim), f"arch.embedding_dim={a.embedding_dim!r}: use a positive integer"),
-            (_positive_int(a.num_layers), f"arch.num_layers={a.num_layers!r}: use a positive integer"),
-            (_fraction(a.dropout, allow_zero=True), f"arch.dropout={a.dropout!r}: use a number in [0, 1)"),
-            (_fraction(a.embedding_dropout, allow_zero=True), f"arch.embedding_dropout={a.embedding_dropout!r}: use a number in [0, 1)"),
-            (_fraction(a.word_dropout, allow_zero=True), f"arch.word_dropout={a.word_dropout!r}: use a number in [0, 1)"),
-            (_fraction(a.recurrent_dropout, allow_zero=True), f"arch.recurrent_dropout={a.recurrent_dropout!r}: use a number in [0, 1)"),
-            (_positive_number(a.learning_rate), f"arch.learning_rate={a.learning_rate!r}: use a positive number"),
-            (a.ema_momentum is None or _fraction(a.ema_momentum), f"arch.ema_momentum={a.ema_momentum!r}: use a number in (0, 1), e.g. 0.99, or null"),
-            (a.adversarial is None or _fraction(a.adversarial),
-             f"arch.adversarial={a.adversarial!r}: use a number in (0, 1), e.g. 0.025, or null"),
-        ]
+    for key, (ok, rule) in (LINEAR_RULES if a.cell == LINEAR else RECURRENT_RULES).items():
+        if not ok(a[key]):
+            raise UserError(f"arch.{key}={a[key]!r}: {rule}")
+    t, r = cfg.train, cfg.train.reduce_lr
     checks = [
-        *arch_checks,
+        (_is_count(cfg.seed), f"seed={cfg.seed!r}: use an integer >= 0"),
+        (_is_count(cfg.threads.intra_op), f"threads.intra_op={cfg.threads.intra_op!r}: use an integer >= 0 (0: TensorFlow decides)"),
+        (_is_count(cfg.threads.inter_op), f"threads.inter_op={cfg.threads.inter_op!r}: use an integer >= 0 (0: TensorFlow decides)"),
+        (_is_bool(cfg.deterministic), f"deterministic={cfg.deterministic!r}: use true or false"),
+        (cfg.keras_verbose in (0, 1, 2) and not _is_bool(cfg.keras_verbose),
+         f"keras_verbose={cfg.keras_verbose!r}: use 0 (silent), 1 (progress bar) or 2 (one line per epoch)"),
         (cfg.data.train_scope in ("bucket", "all"), f"data.train_scope={cfg.data.train_scope!r}: use bucket or all"),
-        (_positive_int(cfg.train.epochs), f"train.epochs={cfg.train.epochs!r}: use a positive integer"),
-        (_positive_int(cfg.train.batch_size), f"train.batch_size={cfg.train.batch_size!r}: use a positive integer"),
-        (isinstance(cfg.train.jit_compile, bool), f"train.jit_compile={cfg.train.jit_compile!r}: use true or false"),
-        (_positive_number(cfg.train.shape_cost) or cfg.train.shape_cost == 0,
-         f"train.shape_cost={cfg.train.shape_cost!r}: use a number of tokens >= 0"),
-        (isinstance(cfg.train.refit, bool), f"train.refit={cfg.train.refit!r}: use true or false"),
-        (not cfg.train.refit_from or cfg.train.refit is True,
-         f"train.refit_from={cfg.train.refit_from}: refitting from an earlier job needs train.refit=true"),
-        (not cfg.train.refit_from or a.cell != LINEAR,
+        (_positive_int(t.epochs), f"train.epochs={t.epochs!r}: use a positive integer"),
+        (_positive_int(t.batch_size), f"train.batch_size={t.batch_size!r}: use a positive integer"),
+        (_is_count(t.patience), f"train.patience={t.patience!r}: use an integer >= 0 (epochs without improvement before stopping)"),
+        (_fraction(r.factor), f"train.reduce_lr.factor={r.factor!r}: use a number in (0, 1), e.g. 0.5"),
+        (_is_count(r.patience), f"train.reduce_lr.patience={r.patience!r}: use an integer >= 0"),
+        (_positive_number(r.min_lr) or r.min_lr == 0, f"train.reduce_lr.min_lr={r.min_lr!r}: use a number >= 0"),
+        (_is_bool(t.jit_compile), f"train.jit_compile={t.jit_compile!r}: use true or false"),
+        (_positive_number(t.shape_cost) or t.shape_cost == 0, f"train.shape_cost={t.shape_cost!r}: use a number of tokens >= 0"),
+        (_is_bool(t.refit), f"train.refit={t.refit!r}: use true or false"),
+        (not t.refit_from or t.refit is True,
+         f"train.refit_from={t.refit_from}: refitting from an earlier job needs train.refit=true"),
+        (not t.refit_from or a.cell != LINEAR,
          f"train.refit_from is for the recurrent models; arch={a.name} refits in seconds: drop train.refit_from"),
-        (cfg.train.monitor in ("val_loss", "val_accuracy"), f"train.monitor={cfg.train.monitor!r}: use val_loss or val_accuracy"),
-        (cfg.train.lr_schedule in ("plateau", "cosine", "constant"), f"train.lr_schedule={cfg.train.lr_schedule!r}: use plateau, cosine or constant"),
+        (t.monitor in ("val_loss", "val_accuracy"), f"train.monitor={t.monitor!r}: use val_loss or val_accuracy"),
+        (t.lr_schedule in ("plateau", "cosine", "constant"), f"train.lr_schedule={t.lr_schedule!r}: use plateau, cosine or constant"),
         (_fraction(cfg.data.val_fraction), f"data.val_fraction={cfg.data.val_fraction!r}: use a number in (0, 1)"),
         (cfg.data.val_split in ("random", "movie"), f"data.val_split={cfg.data.val_split!r}: use random or movie"),
         (_positive_int(cfg.data.vocab_size) and cfg.data.vocab_size > data.FIRST_WORD_ID,
@@ -64,13 +124,15 @@ def check_config(cfg) -> None:
         (cfg.data.window_average in data.WINDOW_AVERAGES,
          f"data.window_average={cfg.data.window_average!r}: use {' or '.join(data.WINDOW_AVERAGES)}"),
         (cfg.data.keep in data.KEEP_SIDES, f"data.keep={cfg.data.keep!r}: use first, last or both"),
-        (cfg.tuner.kind in ("hyperband", "random", "bayesian", "none"), f"tuner.kind={cfg.tuner.kind!r}: use hyperband, random, bayesian or none"),
+        (cfg.tuner.kind in TUNER_KEYS, f"tuner.kind={cfg.tuner.kind!r}: use hyperband, random, bayesian or none"),
     ]
     for ok, message in checks:
         if not ok:
             raise UserError(message)
     data.check_source(cfg.data)  # a mistyped data.path, before the import it would otherwise wait for
     if cfg.tuner.kind != "none":
+        if a.cell != LINEAR:  # the baseline is fitted as configured, never searched
+            _check_search(cfg.tuner)
         if "ema_momentum" in cfg.tuner.search_space and cfg.arch.get("ema_momentum") is None:  # the trials would validate raw weights
             raise UserError("tuner.search_space.ema_momentum needs weight averaging on: set arch.ema_momentum too (e.g. 0.99)")
         distributed_env(cfg.tuner)  # a bad tuner.distributed setting fails here, before any work
@@ -83,24 +145,32 @@ def check_config(cfg) -> None:
             raise UserError(f"bucket.{key}={value!r}: use a non-negative integer")
 
 
-def _positive_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+def _check_search(tuner) -> None:
+    """The search's settings, and every value its search space can pick for a model setting."""
+    for key in TUNER_KEYS[tuner.kind]:
+        ok, rule = TUNER_RULES[key]
+        if not ok(tuner.get(key)):
+            raise UserError(f"tuner.{key}={tuner.get(key)!r}: {rule}")
+    for key, spec in tuner.search_space.items():
+        if key in RECURRENT_RULES:
+            ok, rule = RECURRENT_RULES[key]
+            for value in _values_it_can_pick(spec):
+                if not ok(value):
+                    raise UserError(f"tuner.search_space.{key} can pick {value!r}: {rule}")
 
 
-def _is_count(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def _is_length_range(pair) -> bool:
-    return OmegaConf.is_list(pair) and len(pair) == 2 and all(_is_count(v) for v in pair) and pair[0] <= pair[1]
-
-
-def _positive_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
-
-
-def _fraction(value, allow_zero=False) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and (0 <= value if allow_zero else 0 < value) and value < 1
+def _values_it_can_pick(spec) -> list:
+    """A search-space entry's choices, or the ends of its range (a malformed entry: none, tuning.py names it)."""
+    if not OmegaConf.is_dict(spec):
+        return []
+    kind = spec.get("type")
+    if kind == "choice" and OmegaConf.is_list(spec.get("values")):
+        return list(spec["values"])
+    if kind in ("int", "float"):
+        return [v for v in (spec.get("min_value"), spec.get("max_value")) if v is not None]
+    if kind == "boolean":
+        return [True, False]
+    return []
 
 
 def distributed_env(cfg) -> dict[str, str]:

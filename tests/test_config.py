@@ -8,6 +8,7 @@ from omegaconf import OmegaConf
 import imdb_rnn  # noqa: F401  (registers the bucket_name resolver)
 from imdb_rnn import UserError
 from imdb_rnn.__main__ import group_options, quote_group_options
+from imdb_rnn.checks import check_config
 
 from conftest import CONF_DIR
 
@@ -45,8 +46,50 @@ def test_every_option_composes_and_resolves(group):
     for option in GROUPS[group]:
         cfg = compose_cfg(f"{group}={option}")
         OmegaConf.to_container(cfg, resolve=True)  # every interpolation resolves
+        check_config(cfg)  # and every option we ship passes the settings checks
         if group == "arch":
             assert cfg.arch.name == option and cfg.arch.cell == option
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["seed=abc"], "seed='abc': use an integer >= 0"),
+        (["threads.intra_op=-1"], "threads.intra_op=-1: use an integer >= 0"),
+        (["deterministic=maybe"], "deterministic='maybe': use true or false"),
+        (["keras_verbose=7"], "keras_verbose=7: use 0 (silent), 1 (progress bar) or 2"),
+        (["train.patience=-1"], "train.patience=-1: use an integer >= 0"),
+        (["train.reduce_lr.factor=2"], "train.reduce_lr.factor=2: use a number in (0, 1)"),
+        (["train.reduce_lr.min_lr=-1"], "train.reduce_lr.min_lr=-1: use a number >= 0"),
+        (["arch.clipnorm=0"], "arch.clipnorm=0: use a positive number"),
+        (["arch.bidirectional=maybe"], "arch.bidirectional='maybe': use true or false"),
+        (["arch=tfidf_lr", "arch.max_iter=0"], "arch.max_iter=0: use a positive integer"),
+        (["tuner=random", "tuner.max_trials=0"], "tuner.max_trials=0: use a positive integer"),
+        (["tuner=bayesian", "tuner.epochs=0"], "tuner.epochs=0: use a positive integer"),
+        (["tuner=random", "tuner.objective=val_auc"], "tuner.objective='val_auc': use val_accuracy or val_loss"),
+        (["tuner.max_epochs=0"], "tuner.max_epochs=0: use a positive integer"),
+        (["tuner.factor=1"], "tuner.factor=1: use an integer >= 2"),
+        (["tuner.hyperband_iterations=0"], "tuner.hyperband_iterations=0: use a positive integer"),
+        (["tuner.patience=-2"], "tuner.patience=-2: use an integer >= 0"),
+        (["tuner.search_space.dropout.max_value=1.5"], "tuner.search_space.dropout can pick 1.5: use a number in [0, 1)"),
+        (["tuner.search_space.units.min_value=0"], "tuner.search_space.units can pick 0: use a positive integer"),
+        (["tuner/search_space=extended", "tuner.search_space.head.values=[max,sum]"],
+         "tuner.search_space.head can pick 'sum': use one of"),
+    ],
+)
+def test_impossible_settings_are_caught_before_any_work(overrides, message):
+    """Settings that Keras, TensorFlow or Keras Tuner would take badly (a search with no end, a crash in
+    TensorFlow's thread setup, a traceback mid-job), each caught up front in one line that names the fix."""
+    with pytest.raises(UserError) as caught:
+        check_config(compose_cfg(*overrides))
+    assert str(caught.value).startswith(message)
+
+
+def test_the_baseline_ignores_the_search_settings():
+    """arch=tfidf_lr is never searched, so a sweep over it and a GRU fails only the GRU's job on them."""
+    check_config(compose_cfg("arch=tfidf_lr", "tuner.max_epochs=0"))
+    with pytest.raises(UserError, match="tuner.max_epochs=0"):
+        check_config(compose_cfg("arch=gru", "tuner.max_epochs=0"))
 
 
 @pytest.mark.parametrize("name", CLASSIC_BUCKETS)

@@ -283,6 +283,8 @@ def test_unknown_choices_fail_before_any_work(run_cli, tmp_path, overrides, frag
         (["tuner=random", "+tuner.search_space.ema_momentum={type:choice,values:[0.9,0.99]}"],
          ["tuner.search_space.ema_momentum", "arch.ema_momentum"]),
         (["train.shape_cost=-1"], ["train.shape_cost=-1", ">= 0"]),
+        (["tuner=random", "tuner.max_trials=0"], ["tuner.max_trials=0", "positive integer"]),  # was a search without end
+        (["threads.intra_op=-1"], ["threads.intra_op=-1", ">= 0"]),  # was an abort inside TensorFlow
         (["data.train_scope=everything"], ["data.train_scope='everything'", "use bucket or all"]),
         (["test_by_length=[[0,129],[175,130]]"], ["test_by_length=", "[min_len, max_len]"]),
         (["data.path=/nonexistent/aclImdb_v1.tar.gz", "data.source=archive"], ["does not exist", "data.path"]),
