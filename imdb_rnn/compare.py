@@ -781,6 +781,16 @@ def default_output(paths: list[str]) -> Path:
     return out
 
 
+def writable_dir(out: Path) -> None:
+    """Make `out` (a read-only sweep, e.g. on shared storage, is the default): CompareError if it cannot be written."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CompareError(f"cannot create {out} ({exc.strerror}): pass --output DIR, a dir you can write to") from None
+    if not os.access(out, os.W_OK):
+        raise CompareError(f"cannot write to {out}: pass --output DIR, a dir you can write to")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="imdb_rnn.compare",
@@ -810,6 +820,7 @@ def main(argv: list[str] | None = None) -> int:
         if is_job_dir(out):
             raise CompareError(f"--output {out} is a job dir (its own report.html would be overwritten)")
         searched = blend_search(table) if args.blend_search else None
+        writable_dir(out)
     except CompareError as exc:
         print(f"imdb_rnn.compare: error: {exc}", file=sys.stderr)
         return 1
@@ -824,7 +835,6 @@ def main(argv: list[str] | None = None) -> int:
         diff_g = diff_grid(diff, bucket_order(pd.concat([table, diff.assign(status="complete")], ignore_index=True)))
 
     # Files first: a reader that stops early (`| head`) must not cost the results.
-    out.mkdir(parents=True, exist_ok=True)
     artifacts.write_csv(out / "results.csv", table)
     written = [out / "results.csv"]
     if diff is not None:

@@ -275,6 +275,20 @@ def test_no_jobs_is_a_one_line_error(tmp_path, run_cli):
     assert not list(tmp_path.rglob("results.csv"))
 
 
+def test_an_output_dir_that_cannot_be_written_is_a_one_line_error(sweep, tmp_path, capsys, monkeypatch):
+    (tmp_path / "a_file").write_text("")
+    assert compare.main([str(sweep), "--output", str(tmp_path / "a_file" / "report")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("imdb_rnn.compare: error: cannot create") and "pass --output DIR" in err and err.count("\n") == 1
+    # A sweep on read-only storage (someone else's, say): its own dir is the default output.
+    monkeypatch.setattr(compare.os, "access", lambda path, mode: Path(path) != sweep)
+    assert compare.main([str(sweep)]) == 1
+    assert capsys.readouterr().err == f"imdb_rnn.compare: error: cannot write to {sweep}: pass --output DIR, a dir you can write to\n"
+    assert not list(tmp_path.rglob("results.csv"))
+    monkeypatch.undo()
+    assert compare.main([str(sweep)]) == 0 and (sweep / "results.csv").exists()
+
+
 @pytest.mark.slow
 def test_compare_a_real_sweep(tiny_sweep, run_cli, tmp_path):
     sweep_dir, _ = tiny_sweep
