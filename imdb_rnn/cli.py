@@ -11,6 +11,7 @@ and lists the jobs that failed.
 
 import atexit
 import logging
+import os
 import signal
 import sys
 import threading
@@ -114,6 +115,30 @@ def skip_if_complete(cfg, out_dir: Path) -> dict | None:
         log.warning("%s was completed with other settings (%s); kept as is: use a new dir to rerun",
                     out_dir, ", ".join(changed))
     return metrics
+
+
+class OutputDirCheck(Callback):
+    """Before any job: the run's or the sweep's dir can be made and written (IMDB_RNN_OUTPUTS set to storage
+    this machine lacks, a read-only place), else one line naming the fix instead of Hydra's traceback."""
+
+    def on_run_start(self, config, **kwargs) -> None:
+        _writable_or_exit(config.hydra.run.dir, "job dir", "hydra.run.dir")
+
+    def on_multirun_start(self, config, **kwargs) -> None:
+        _writable_or_exit(config.hydra.sweep.dir, "sweep dir", "hydra.sweep.dir")
+
+
+def _writable_or_exit(path, what: str, key: str) -> None:
+    path = Path(str(path))  # the same dir Hydra makes next: its ${now:} is resolved once and cached
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        problem = None if os.access(path, os.W_OK) else "not writable"
+    except OSError as exc:
+        problem = exc.strerror
+    if problem:
+        print(f"imdb_rnn: error: cannot create the {what} {path} ({problem}): set {key}, or IMDB_RNN_OUTPUTS, "
+              "to a dir you can write to", file=sys.stderr)
+        sys.exit(1)
 
 
 class SweepSummary(Callback):

@@ -299,6 +299,17 @@ def test_impossible_settings_fail_with_one_line_and_a_failed_status(run_cli, tmp
     assert not (tmp_path / "model.npz").exists()
 
 
+def test_an_output_dir_that_cannot_be_made_is_one_line(run_cli, tmp_path):
+    """IMDB_RNN_OUTPUTS or hydra.*.dir pointing where nothing can be written (here: under a file) stops
+    the run or the sweep before any job, in one line, without Hydra's traceback or a half-made summary."""
+    (tmp_path / "a_file").write_text("")
+    single = run_cli(*TINY, f"hydra.run.dir={tmp_path / 'a_file' / 'job'}")
+    assert_one_line_failure(single, f"cannot create the job dir {tmp_path / 'a_file' / 'job'}", "set hydra.run.dir")
+    sweep = run_cli("-m", *TINY, "seed=1,2", env={"IMDB_RNN_OUTPUTS": str(tmp_path / "a_file")})
+    assert_one_line_failure(sweep, f"cannot create the sweep dir {tmp_path / 'a_file' / 'multiruns'}", "IMDB_RNN_OUTPUTS")
+    assert sweep.stderr.count("\n") == 1
+
+
 def test_impossible_settings_fail_before_tensorflow_loads(run_cli, tmp_path):
     """A typo costs a second or two, not TensorFlow's import: here a `tensorflow` that cannot be imported
     stands in front of the real one, and only the job with good settings gets as far as importing it."""
