@@ -49,21 +49,32 @@ def quantile_edges(train_lengths: np.ndarray, n_buckets: int) -> list[tuple[int,
     return list(zip(lows, highs))
 
 
+def check(cfg) -> None:
+    """UserError, naming the fix, for a `bucket` config no data can satisfy (checks.py runs it before any work)."""
+    if cfg.scheme == "fixed":
+        for key in ("min_len", "max_len"):
+            if cfg[key] is not None and not _is_count(cfg[key]):
+                raise UserError(f"bucket.{key}={cfg[key]!r}: use a non-negative integer")
+        if cfg.max_len is not None and (cfg.min_len or 0) > cfg.max_len:
+            raise UserError(f"bucket.min_len={cfg.min_len} > bucket.max_len={cfg.max_len}: give a range with min_len <= max_len")
+    elif cfg.scheme == "quantile":
+        if not (_is_count(cfg.n_buckets) and cfg.n_buckets > 0):
+            raise UserError(f"bucket.n_buckets={cfg.n_buckets!r}: use a positive integer")
+        if not (_is_count(cfg.index) and cfg.index < cfg.n_buckets):
+            raise UserError(f"bucket.index={cfg.index!r} is out of range for bucket.n_buckets={cfg.n_buckets}: "
+                            f"use 0..{cfg.n_buckets - 1}")
+    else:
+        raise UserError(f"unknown bucket.scheme={cfg.scheme!r}: use fixed or quantile")
+
+
+def _is_count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 def resolve(cfg, train_lengths: np.ndarray) -> Bucket:
     """The Bucket a job uses, from its `bucket` config (and the training lengths, for quantiles)."""
+    check(cfg)
     if cfg.scheme == "fixed":
-        min_len, max_len = cfg.min_len or 0, cfg.max_len
-        if min_len < 0 or (max_len is not None and min_len > max_len):
-            raise UserError(
-                f"bucket.min_len={min_len} > bucket.max_len={max_len}: give a range with min_len <= max_len"
-            )
-        return Bucket(str(cfg.name), int(min_len), None if max_len is None else int(max_len))
-    if cfg.scheme == "quantile":
-        if not 0 <= cfg.index < cfg.n_buckets:
-            raise UserError(
-                f"bucket.index={cfg.index} is out of range for bucket.n_buckets={cfg.n_buckets}: "
-                f"use 0..{cfg.n_buckets - 1}"
-            )
-        min_len, max_len = quantile_edges(train_lengths, cfg.n_buckets)[cfg.index]
-        return Bucket(str(cfg.name), min_len, max_len)
-    raise UserError(f"unknown bucket.scheme={cfg.scheme!r}: use fixed or quantile")
+        return Bucket(str(cfg.name), int(cfg.min_len or 0), None if cfg.max_len is None else int(cfg.max_len))
+    min_len, max_len = quantile_edges(train_lengths, cfg.n_buckets)[cfg.index]
+    return Bucket(str(cfg.name), min_len, max_len)

@@ -6,7 +6,7 @@ Deliberately light: no TensorFlow, Keras or scikit-learn here, only the names of
 
 from omegaconf import OmegaConf
 
-from imdb_rnn import UserError, data
+from imdb_rnn import UserError, buckets, data
 
 CELLS = ("rnn", "lstm", "gru")  # the recurrent cells models.CELLS builds
 HEADS = ("last", "mean", "max", "attention")  # the heads models.build_model puts on top
@@ -139,10 +139,7 @@ def check_config(cfg) -> None:
     ranges = cfg.test_by_length
     if not (OmegaConf.is_list(ranges) and all(_is_length_range(r) for r in ranges)):
         raise UserError(f"test_by_length={ranges!r}: use a list of [min_len, max_len] token ranges, e.g. [[0, 129], [130, 175]], or []")
-    for key in ("min_len", "max_len"):
-        value = cfg.bucket[key]
-        if value is not None and not (isinstance(value, int) and value >= 0):
-            raise UserError(f"bucket.{key}={value!r}: use a non-negative integer")
+    buckets.check(cfg.bucket)
 
 
 def _check_search(tuner) -> None:

@@ -75,6 +75,9 @@ def test_every_option_composes_and_resolves(group):
         (["tuner.search_space.units.min_value=0"], "tuner.search_space.units can pick 0: use a positive integer"),
         (["tuner/search_space=extended", "tuner.search_space.head.values=[max,sum]"],
          "tuner.search_space.head can pick 'sum': use one of"),
+        (["bucket=quantile", "bucket.n_buckets=0"], "bucket.n_buckets=0: use a positive integer"),
+        (["bucket=quantile", "bucket.index=5"], "bucket.index=5 is out of range for bucket.n_buckets=5: use 0..4"),
+        (["bucket.min_len=300", "bucket.max_len=200"], "bucket.min_len=300 > bucket.max_len=200"),
     ],
 )
 def test_impossible_settings_are_caught_before_any_work(overrides, message):
