@@ -11,8 +11,6 @@ from dataclasses import dataclass
 import numpy as np
 from omegaconf import OmegaConf
 
-from imdb_rnn import UserError
-
 
 @dataclass(frozen=True)
 class Bucket:
@@ -49,31 +47,13 @@ def quantile_edges(train_lengths: np.ndarray, n_buckets: int) -> list[tuple[int,
     return list(zip(lows, highs))
 
 
-def check(cfg) -> None:
-    """UserError, naming the fix, for a `bucket` config no data can satisfy (checks.py runs it before any work)."""
-    if cfg.scheme == "fixed":
-        for key in ("min_len", "max_len"):
-            if cfg[key] is not None and not _is_count(cfg[key]):
-                raise UserError(f"bucket.{key}={cfg[key]!r}: use a non-negative integer")
-        if cfg.max_len is not None and (cfg.min_len or 0) > cfg.max_len:
-            raise UserError(f"bucket.min_len={cfg.min_len} > bucket.max_len={cfg.max_len}: give a range with min_len <= max_len")
-    elif cfg.scheme == "quantile":
-        if not (_is_count(cfg.n_buckets) and cfg.n_buckets > 0):
-            raise UserError(f"bucket.n_buckets={cfg.n_buckets!r}: use a positive integer")
-        if not (_is_count(cfg.index) and cfg.index < cfg.n_buckets):
-            raise UserError(f"bucket.index={cfg.index!r} is out of range for bucket.n_buckets={cfg.n_buckets}: "
-                            f"use 0..{cfg.n_buckets - 1}")
-    else:
-        raise UserError(f"unknown bucket.scheme={cfg.scheme!r}: use fixed or quantile")
-
-
-def _is_count(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
 def resolve(cfg, train_lengths: np.ndarray) -> Bucket:
     """The Bucket a job uses, from its `bucket` config (and the training lengths, for quantiles)."""
-    check(cfg)
+    # The bucket's rules live with every other setting's, in checks.py; imported here, as `import imdb_rnn`
+    # loads this module and checks.py would bring data.py along.
+    from imdb_rnn.checks import check_bucket
+
+    check_bucket(cfg)
     if cfg.scheme == "fixed":
         return Bucket(str(cfg.name), int(cfg.min_len or 0), None if cfg.max_len is None else int(cfg.max_len))
     min_len, max_len = quantile_edges(train_lengths, cfg.n_buckets)[cfg.index]

@@ -6,7 +6,7 @@ Deliberately light: no TensorFlow, Keras or scikit-learn here, only the names of
 
 from omegaconf import OmegaConf
 
-from imdb_rnn import UserError, buckets, data
+from imdb_rnn import UserError, data
 
 CELLS = ("rnn", "lstm", "gru")  # the recurrent cells models.CELLS builds
 HEADS = ("last", "mean", "max", "attention")  # the heads models.build_model puts on top
@@ -139,7 +139,25 @@ def check_config(cfg) -> None:
     ranges = cfg.test_by_length
     if not (OmegaConf.is_list(ranges) and all(_is_length_range(r) for r in ranges)):
         raise UserError(f"test_by_length={ranges!r}: use a list of [min_len, max_len] token ranges, e.g. [[0, 129], [130, 175]], or []")
-    buckets.check(cfg.bucket)
+    check_bucket(cfg.bucket)
+
+
+def check_bucket(cfg) -> None:
+    """UserError, naming the fix, for a `bucket` config no data can satisfy (buckets.resolve runs it too)."""
+    if cfg.scheme == "fixed":
+        for key in ("min_len", "max_len"):
+            if cfg[key] is not None and not _is_count(cfg[key]):
+                raise UserError(f"bucket.{key}={cfg[key]!r}: use a non-negative integer")
+        if cfg.max_len is not None and (cfg.min_len or 0) > cfg.max_len:
+            raise UserError(f"bucket.min_len={cfg.min_len} > bucket.max_len={cfg.max_len}: give a range with min_len <= max_len")
+    elif cfg.scheme == "quantile":
+        if not _positive_int(cfg.n_buckets):
+            raise UserError(f"bucket.n_buckets={cfg.n_buckets!r}: use a positive integer")
+        if not (_is_count(cfg.index) and cfg.index < cfg.n_buckets):
+            raise UserError(f"bucket.index={cfg.index!r} is out of range for bucket.n_buckets={cfg.n_buckets}: "
+                            f"use 0..{cfg.n_buckets - 1}")
+    else:
+        raise UserError(f"unknown bucket.scheme={cfg.scheme!r}: use fixed or quantile")
 
 
 def _check_search(tuner) -> None:
