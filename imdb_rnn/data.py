@@ -150,6 +150,9 @@ def check_source(cfg) -> None:
     calls this before any work; nothing is read or downloaded)."""
     if cfg.source not in ("archive", "npz", "sample"):
         raise UserError(f"unknown data.source={cfg.source!r}: use archive, npz or sample")
+    if cfg.source == "sample" and cfg.path:  # else the job would quietly train on the sample instead
+        raise UserError(f"data.path={cfg.path} is not read with data=sample (the bundled sample, as experiment=quick "
+                        f"has it): add data=imdb to read it")
     if cfg.source != "sample" and cfg.path and not Path(os.path.expanduser(str(cfg.path))).exists():
         raise UserError(f"data.path={cfg.path} does not exist: pass an aclImdb_v1.tar.gz, an aclImdb/ folder or an imdb.npz")
 

@@ -78,6 +78,8 @@ def test_every_option_composes_and_resolves(group):
         (["bucket=quantile", "bucket.n_buckets=0"], "bucket.n_buckets=0: use a positive integer"),
         (["bucket=quantile", "bucket.index=5"], "bucket.index=5 is out of range for bucket.n_buckets=5: use 0..4"),
         (["bucket.min_len=300", "bucket.max_len=200"], "bucket.min_len=300 > bucket.max_len=200"),
+        (["experiment=quick", "data.path=/data/aclImdb_v1.tar.gz"],
+         "data.path=/data/aclImdb_v1.tar.gz is not read with data=sample (the bundled sample, as experiment=quick has it)"),
     ],
 )
 def test_impossible_settings_are_caught_before_any_work(overrides, message):
