@@ -3,7 +3,8 @@
 Hydra's override grammar reads `bucket=130_175` as the integer 130175 (underscores are digit
 separators), so before Hydra sees the command line, option names of config groups that look like
 numbers are quoted: `bucket=130_175` -> `bucket='130_175'`, also inside `-m` lists. Unknown options
-of a config group are reported here in one line.
+of a config group are reported here in one line, and so are mistyped settings (`train.epoch=3`): Hydra's
+own message suggests `+train.epoch=3`, which would add a setting that nothing reads.
 
 In a sweep, each job dir is named arch_bucket plus the other overrides that vary between jobs
 (conf/config.yaml, hydra.sweep.subdir). Overrides given one value for the whole sweep
@@ -88,10 +89,72 @@ def exclude_fixed_overrides(args: list[str], conf_dir: Path) -> list[str]:
     return [*args[:first], f"{_EXCLUDE_KEYS}=[{','.join(repr(k) for k in excluded)}]", *args[first:]]
 
 
+def check_setting_names(args: list[str], conf_dir: Path, groups: dict[str, list[str]]) -> None:
+    """A UserError naming the nearest real setting when an override changes one the config does not have.
+    Composes the config as Hydra will: a sweep with the first value of each swept override, and with each
+    option of a swept group whose settings are also set (arch=gru,tfidf_lr arch.C=2: C is tfidf_lr's only).
+    Any other composition error is left for Hydra to report, with its context."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import ConfigCompositionException
+
+    if any(arg.startswith(("-cn", "-cp", "--config")) for arg in args):
+        return  # another primary config: Hydra checks it
+    try:
+        parsed = OverridesParser.create().parse_overrides([a for a in args if not a.startswith("-") and "=" in a])
+        compositions = _compositions([o for o in parsed if not o.key_or_group.startswith("hydra")])
+    except Exception:  # noqa: BLE001 - bad syntax, glob sweeps: Hydra reports or expands them itself
+        return
+    with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
+        for overrides in compositions:
+            try:
+                compose("config", overrides=overrides)
+            except ConfigCompositionException as exc:
+                unknown = re.match(r"Could not override '([\w.]+)'", str(exc))
+                if not unknown or "not in struct" not in str(exc.__cause__):
+                    return
+                key = unknown.group(1)
+                cfg = compose("config", overrides=[o for o in overrides if not o.startswith(f"{key}=")],
+                              return_hydra_config=True)
+                raise UserError(_unknown_setting(key, cfg, groups)) from None
+
+
+def _compositions(overrides) -> list[list[str]]:
+    def one(override, value=None):
+        value = next(override.sweep_string_iterator()) if value is None and override.is_sweep_override() else value
+        return override.input_line if value is None else f"{override.get_key_element()}={value}"
+
+    first = {o.key_or_group: one(o) for o in overrides}
+    set_under = {o.key_or_group.split(".")[0] for o in overrides if "." in o.key_or_group}
+    compositions = [list(first.values())]
+    for o in overrides:
+        if o.is_sweep_override() and o.key_or_group in set_under:
+            compositions += [list({**first, o.key_or_group: one(o, v)}.values()) for v in list(o.sweep_string_iterator())[1:]]
+    return compositions
+
+
+def _unknown_setting(key: str, cfg, groups: dict[str, list[str]]) -> str:
+    """'<key> is not a setting: did you mean <the nearest>?', naming the first part of the key not there."""
+    from difflib import get_close_matches
+
+    parts, node, depth = key.split("."), cfg, 0
+    while depth < len(parts) - 1 and OmegaConf.is_dict(node) and parts[depth] in node:
+        node, depth = node[parts[depth]], depth + 1
+    names = [str(k) for k in node if k != "hydra"] if OmegaConf.is_dict(node) else []
+    near = get_close_matches(parts[depth], names, n=1)
+    prefix = "".join(f"{part}." for part in parts[:depth])
+    group = parts[0]
+    where = f" of {group}={cfg.hydra.runtime.choices[group]}" if len(groups.get(group, [])) > 1 else ""  # not train=default
+    hint = f"did you mean {prefix}{near[0]}? (--cfg job prints them all)" if near else "--cfg job prints them all"
+    return f"{prefix}{parts[depth]} is not a setting{where}: {hint}"
+
+
 def run() -> None:
     conf_dir = Path(config_dir())
     try:
-        sys.argv[1:] = quote_group_options(sys.argv[1:], group_options(conf_dir))
+        groups = group_options(conf_dir)
+        sys.argv[1:] = quote_group_options(sys.argv[1:], groups)
+        check_setting_names(sys.argv[1:], conf_dir, groups)
     except UserError as exc:
         print(f"imdb_rnn: error: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -7,7 +7,7 @@ from omegaconf import OmegaConf
 
 import imdb_rnn  # noqa: F401  (registers the bucket_name resolver)
 from imdb_rnn import UserError
-from imdb_rnn.__main__ import group_options, quote_group_options
+from imdb_rnn.__main__ import check_setting_names, group_options, quote_group_options
 from imdb_rnn.checks import check_config
 
 from conftest import CONF_DIR
@@ -116,6 +116,33 @@ def test_unknown_group_option_is_one_clear_error():
         quote_group_options(["bucket=13_175"], GROUPS)
     with pytest.raises(UserError, match=r"unknown arch 'transformer'"):
         quote_group_options(["arch=lstm,transformer"], GROUPS)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train.epoch=3"], "train.epoch is not a setting: did you mean train.epochs?"),
+        (["-m", "arch=gru,lstm", "arch.unitz=3,4"], "arch.unitz is not a setting of arch=gru: did you mean arch.units?"),
+        (["arch=gru", "arch.C=2"], "arch.C is not a setting of arch=gru: --cfg job prints them all"),
+        # every option of a swept group whose settings are set, not just the first
+        (["-m", "arch=tfidf_lr,gru", "arch.C=2"], "arch.C is not a setting of arch=gru"),
+        (["tuner/search_space=extended", "tuner.search_space.headd.values=[max]"],
+         "tuner.search_space.headd is not a setting of tuner=hyperband: did you mean tuner.search_space.head?"),
+        (["seeed=3"], "seeed is not a setting: did you mean seed?"),
+    ],
+)
+def test_a_mistyped_setting_is_one_line_naming_the_nearest(args, message):
+    """Hydra's own message would suggest +train.epoch=3: a new setting that nothing reads."""
+    with pytest.raises(UserError) as caught:
+        check_setting_names(quote_group_options(args, GROUPS), CONF_DIR, GROUPS)
+    assert str(caught.value).startswith(message)
+
+
+def test_real_settings_pass_the_name_check():
+    for args in (["arch=tfidf_lr", "arch.C=2"], ["-m", "arch=gru,lstm", "bucket=0_129,130_175", "arch.units=32,64",
+                  "seed=range(3)", "hydra.sweep.dir=/x", "hydra/launcher=joblib"], ["experiment=quick", "+extra.key=1"],
+                 ["--cfg", "job", "train.epochs=2"], ["train.epochs=[1,"]):  # the last: bad syntax, for Hydra to report
+        check_setting_names(quote_group_options(args, GROUPS), CONF_DIR, GROUPS)
 
 
 def test_custom_range_renames_the_bucket():

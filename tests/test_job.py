@@ -251,6 +251,7 @@ def assert_one_line_failure(result, *fragments):
         (["arch=transformer"], ["unknown arch 'transformer'", "gru, lstm, rnn"]),
         (["bucket=13_175"], ["unknown bucket '13_175'", "130_175"]),
         (["tuner=grid"], ["unknown tuner 'grid'"]),
+        (["train.epoch=2"], ["train.epoch is not a setting", "did you mean train.epochs?"]),
     ],
 )
 def test_unknown_choices_fail_before_any_work(run_cli, tmp_path, overrides, fragments):
