@@ -141,6 +141,9 @@ def _unknown_setting(key: str, cfg, groups: dict[str, list[str]]) -> str:
     while depth < len(parts) - 1 and OmegaConf.is_dict(node) and parts[depth] in node:
         node, depth = node[parts[depth]], depth + 1
     names = [str(k) for k in node if k != "hydra"] if OmegaConf.is_dict(node) else []
+    if parts[:2] == ["tuner", "search_space"] and depth == 2 and parts[2] in cfg.arch:  # an arch key not searched yet
+        return (f"tuner.search_space.{parts[2]} is not in the search space: to search arch.{parts[2]}, add it whole, "
+                f"e.g. +tuner.search_space.{parts[2]}={{type: choice, values: [...]}}")
     near = get_close_matches(parts[depth], names, n=1)
     prefix = "".join(f"{part}." for part in parts[:depth])
     group = parts[0]
