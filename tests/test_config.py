@@ -131,8 +131,8 @@ def test_unknown_group_option_is_one_clear_error():
         (["seeed=3"], "seeed is not a setting: did you mean seed?"),
         # a key the search space may hold but does not yet: Hydra's "+" is the fix there
         (["tuner.search_space.word_dropout={type: choice, values: [0.0, 0.2]}"],
-         "tuner.search_space.word_dropout is not in the search space: to search arch.word_dropout, add it whole, "
-         "e.g. +tuner.search_space.word_dropout="),
+         ("tuner.search_space.word_dropout is not in the search space: to search arch.word_dropout, add it whole, "
+          "e.g. +tuner.search_space.word_dropout=")),
         (["tuner.search_space.unit.max_value=64"], "tuner.search_space.unit is not a setting of tuner=hyperband: did you mean tuner.search_space.units?"),
     ],
 )
