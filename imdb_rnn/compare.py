@@ -604,12 +604,28 @@ def format_grid(table: pd.DataFrame, grid: pd.DataFrame, title: str, diff: bool 
                 text = f"{100 * value:.1f}" + (f"±{100 * std:.1f}" if pd.notna(std) else "")
                 cells.append(text + ("*" if value == best[b] else " "))
         lines.append(cells)
+    if not diff:
+        lines += margin_rows(table, best)
     widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
     text = [title]
     for line in lines:
         cells = [str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(line, widths))]
         text.append("  ".join(cells))
     return "\n".join(text)
+
+
+def margin_rows(table: pd.DataFrame, best: dict) -> list[list[str]]:
+    """Two rows under a grid: each bucket's number of test reviews, and the 95 % margin that number alone
+    puts on its best figure, 1.96 * sqrt(p (1 - p) / n): how far it could move on as many other reviews.
+    Seeds and blends share one test set, so this is the part of the uncertainty their spread leaves out."""
+    done = table[(table["status"] == "complete") & table["n_test"].notna()]
+    counts, margins = ["test reviews"], ["95% margin ±"]
+    for b, p in best.items():
+        n = done.loc[done["bucket"] == b, "n_test"].median()
+        ok = pd.notna(n) and n > 0 and pd.notna(p)
+        counts.append(f"{int(n):,}" if ok else "-")
+        margins.append(f"{100 * 1.96 * math.sqrt(p * (1 - p) / n):.1f} " if ok else "-")
+    return [counts, margins]
 
 
 def format_blends(blends: pd.DataFrame) -> str:

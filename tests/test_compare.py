@@ -110,6 +110,19 @@ def test_results_table_report_and_terminal(sweep, capsys):
         assert str(sweep / name) in out
     assert "bucket has 3 training reviews" in out
 
+
+def test_each_bucket_shows_its_test_reviews_and_their_margin(sweep, capsys):
+    """Under the grid: each bucket's test reviews and the 95 % margin they put on its best figure,
+    1.96 * sqrt(p (1 - p) / n); a bucket with no complete job has neither."""
+    for job in ("rnn_598_2494", "lstm_598_2494"):  # 598_2494: 1,200 test reviews, 0_129 keeps make_job's 50
+        metrics = json.loads((sweep / job / "metrics.json").read_text())
+        (sweep / job / "metrics.json").write_text(json.dumps({**metrics, "n_test": 1200}))
+    assert compare.main([str(sweep)]) == 0
+    rows = {line.rsplit(maxsplit=3)[0]: line.split()[-3:] for line in capsys.readouterr().out.splitlines()
+            if line.startswith(("test reviews", "95% margin"))}
+    # the best figures: 0.85 on 0_129, 0.70 on 598_2494
+    assert rows == {"test reviews": ["50", "-", "1,200"], "95% margin ±": ["9.9", "-", "2.6"]}
+
     page = (sweep / "report.html").read_text()
     for div in FIGURES:
         assert f'id="{div}"' in page
