@@ -614,18 +614,24 @@ def format_grid(table: pd.DataFrame, grid: pd.DataFrame, title: str, diff: bool 
     return "\n".join(text)
 
 
-def margin_rows(table: pd.DataFrame, best: dict) -> list[list[str]]:
-    """Two rows under a grid: each bucket's number of test reviews, and the 95 % margin that number alone
-    puts on its best figure, 1.96 * sqrt(p (1 - p) / n): how far it could move on as many other reviews.
-    Seeds and blends share one test set, so this is the part of the uncertainty their spread leaves out."""
+def test_margins(table: pd.DataFrame, best: dict) -> dict[str, tuple[int, float] | None]:
+    """Each bucket's number of test reviews n and the 95 % margin that number alone puts on its best
+    figure p, 1.96 * sqrt(p (1 - p) / n): how far p could move on as many other reviews. Seeds, ensembles
+    and blends share one test set, so this is the part of the uncertainty their spread leaves out."""
     done = table[(table["status"] == "complete") & table["n_test"].notna()]
-    counts, margins = ["test reviews"], ["95% margin ±"]
+    margins = {}
     for b, p in best.items():
         n = done.loc[done["bucket"] == b, "n_test"].median()
         ok = pd.notna(n) and n > 0 and pd.notna(p)
-        counts.append(f"{int(n):,}" if ok else "-")
-        margins.append(f"{100 * 1.96 * math.sqrt(p * (1 - p) / n):.1f} " if ok else "-")
-    return [counts, margins]
+        margins[b] = (int(n), 1.96 * math.sqrt(p * (1 - p) / n)) if ok else None
+    return margins
+
+
+def margin_rows(table: pd.DataFrame, best: dict) -> list[list[str]]:
+    """The two rows under an accuracy grid: test reviews, and the 95 % margin (test_margins)."""
+    margins = test_margins(table, best).values()
+    return [["test reviews", *(f"{m[0]:,}" if m else "-" for m in margins)],
+            ["95% margin ±", *(f"{100 * m[1]:.1f} " if m else "-" for m in margins)]]
 
 
 def format_blends(blends: pd.DataFrame) -> str:
@@ -763,6 +769,9 @@ def build_report(table: pd.DataFrame, grid: pd.DataFrame, diff: pd.DataFrame | N
         ("accuracy-by-length", plots.accuracy_by_length(predictions, edges)),
     ]
     notes = [f"{len(done)} complete jobs of {int((table['status'] != 'unrelated').sum())} job dirs."]
+    margins = test_margins(table, grid.max().to_dict())
+    notes += ["Test reviews per bucket, and the 95 % margin they alone put on its best figure: " + "; ".join(
+        f"{b} {m[0]:,}, ±{100 * m[1]:.1f}" for b, m in margins.items() if m) + "."] if any(margins.values()) else []
     problems = table[table["status"] != "complete"]
     notes += [f"{r['status']}: {r['job_dir']}" + (f" ({r['error']})" if r["error"] else "")
               for _, r in problems.iterrows()]

@@ -112,8 +112,8 @@ def test_results_table_report_and_terminal(sweep, capsys):
 
 
 def test_each_bucket_shows_its_test_reviews_and_their_margin(sweep, capsys):
-    """Under the grid: each bucket's test reviews and the 95 % margin they put on its best figure,
-    1.96 * sqrt(p (1 - p) / n); a bucket with no complete job has neither."""
+    """Under the grid, and in the report's notes: each bucket's test reviews and the 95 % margin they put on
+    its best figure, 1.96 * sqrt(p (1 - p) / n); a bucket with no complete job has neither."""
     for job in ("rnn_598_2494", "lstm_598_2494"):  # 598_2494: 1,200 test reviews, 0_129 keeps make_job's 50
         metrics = json.loads((sweep / job / "metrics.json").read_text())
         (sweep / job / "metrics.json").write_text(json.dumps({**metrics, "n_test": 1200}))
@@ -122,6 +122,7 @@ def test_each_bucket_shows_its_test_reviews_and_their_margin(sweep, capsys):
             if line.startswith(("test reviews", "95% margin"))}
     # the best figures: 0.85 on 0_129, 0.70 on 598_2494
     assert rows == {"test reviews": ["50", "-", "1,200"], "95% margin ±": ["9.9", "-", "2.6"]}
+    assert "its best figure: 0_129 50, ±9.9; 598_2494 1,200, ±2.6." in (sweep / "report.html").read_text()
 
     page = (sweep / "report.html").read_text()
     for div in FIGURES:
