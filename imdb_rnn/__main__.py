@@ -98,8 +98,8 @@ def check_setting_names(args: list[str], conf_dir: Path, groups: dict[str, list[
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import ConfigCompositionException
 
-    if any(arg.startswith(("-cn", "-cp", "--config")) for arg in args):
-        return  # another primary config: Hydra checks it
+    if any(arg.startswith(("-cn", "-cp", "-cd", "--config")) for arg in args):
+        return  # another primary config or config dir: Hydra checks it
     try:
         parsed = OverridesParser.create().parse_overrides([a for a in args if not a.startswith("-") and "=" in a])
         compositions = _compositions([o for o in parsed if not o.key_or_group.startswith("hydra")])
@@ -113,10 +113,11 @@ def check_setting_names(args: list[str], conf_dir: Path, groups: dict[str, list[
                 unknown = re.match(r"Could not override '([\w.]+)'", str(exc))
                 if not unknown or "not in struct" not in str(exc.__cause__):
                     return
-                key = unknown.group(1)
-                cfg = compose("config", overrides=[o for o in overrides if not o.startswith(f"{key}=")],
-                              return_hydra_config=True)
-                raise UserError(_unknown_setting(key, cfg, groups)) from None
+                # the settings there are come from the group choices alone (and a second mistyped one
+                # would fail this composition too)
+                choices = [o for o in overrides if o.split("=", 1)[0].lstrip("+~").split("@")[0] in groups]
+                cfg = compose("config", overrides=choices, return_hydra_config=True)
+                raise UserError(_unknown_setting(unknown.group(1), cfg, groups)) from None
 
 
 def _compositions(overrides) -> list[list[str]]:
@@ -124,12 +125,12 @@ def _compositions(overrides) -> list[list[str]]:
         value = next(override.sweep_string_iterator()) if value is None and override.is_sweep_override() else value
         return override.input_line if value is None else f"{override.get_key_element()}={value}"
 
-    first = {o.key_or_group: one(o) for o in overrides}
+    first = [one(o) for o in overrides]
     set_under = {o.key_or_group.split(".")[0] for o in overrides if "." in o.key_or_group}
-    compositions = [list(first.values())]
-    for o in overrides:
+    compositions = [first]
+    for i, o in enumerate(overrides):
         if o.is_sweep_override() and o.key_or_group in set_under:
-            compositions += [list({**first, o.key_or_group: one(o, v)}.values()) for v in list(o.sweep_string_iterator())[1:]]
+            compositions += [[*first[:i], one(o, v), *first[i + 1:]] for v in list(o.sweep_string_iterator())[1:]]
     return compositions
 
 

@@ -614,7 +614,7 @@ def format_grid(table: pd.DataFrame, grid: pd.DataFrame, title: str, diff: bool 
     return "\n".join(text)
 
 
-def test_margins(table: pd.DataFrame, best: dict) -> dict[str, tuple[int, float] | None]:
+def bucket_margins(table: pd.DataFrame, best: dict) -> dict[str, tuple[int, float] | None]:
     """Each bucket's number of test reviews n and the 95 % margin that number alone puts on its best
     figure p, 1.96 * sqrt(p (1 - p) / n): how far p could move on as many other reviews. Seeds, ensembles
     and blends share one test set, so this is the part of the uncertainty their spread leaves out."""
@@ -628,8 +628,8 @@ def test_margins(table: pd.DataFrame, best: dict) -> dict[str, tuple[int, float]
 
 
 def margin_rows(table: pd.DataFrame, best: dict) -> list[list[str]]:
-    """The two rows under an accuracy grid: test reviews, and the 95 % margin (test_margins)."""
-    margins = test_margins(table, best).values()
+    """The two rows under an accuracy grid: test reviews, and the 95 % margin (bucket_margins)."""
+    margins = bucket_margins(table, best).values()
     return [["test reviews", *(f"{m[0]:,}" if m else "-" for m in margins)],
             ["95% margin ±", *(f"{100 * m[1]:.1f} " if m else "-" for m in margins)]]
 
@@ -769,7 +769,7 @@ def build_report(table: pd.DataFrame, grid: pd.DataFrame, diff: pd.DataFrame | N
         ("accuracy-by-length", plots.accuracy_by_length(predictions, edges)),
     ]
     notes = [f"{len(done)} complete jobs of {int((table['status'] != 'unrelated').sum())} job dirs."]
-    margins = test_margins(table, grid.max().to_dict())
+    margins = bucket_margins(table, grid.max().to_dict())
     notes += ["Test reviews per bucket, and the 95 % margin they alone put on its best figure: " + "; ".join(
         f"{b} {m[0]:,}, ±{100 * m[1]:.1f}" for b, m in margins.items() if m) + "."] if any(margins.values()) else []
     problems = table[table["status"] != "complete"]

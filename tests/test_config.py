@@ -122,6 +122,7 @@ def test_unknown_group_option_is_one_clear_error():
     "args, message",
     [
         (["train.epoch=3"], "train.epoch is not a setting: did you mean train.epochs?"),
+        (["train.epoch=3", "arch.unitz=4"], "train.epoch is not a setting: did you mean train.epochs?"),  # the first
         (["-m", "arch=gru,lstm", "arch.unitz=3,4"], "arch.unitz is not a setting of arch=gru: did you mean arch.units?"),
         (["arch=gru", "arch.C=2"], "arch.C is not a setting of arch=gru: --cfg job prints them all"),
         # every option of a swept group whose settings are set, not just the first
