@@ -110,6 +110,13 @@ def test_results_table_report_and_terminal(sweep, capsys):
         assert str(sweep / name) in out
     assert "bucket has 3 training reviews" in out
 
+    page = (sweep / "report.html").read_text()
+    for div in FIGURES:
+        assert f'id="{div}"' in page
+    assert "Test accuracy by architecture and bucket" in page and "Best hyperparameters per cell" in page
+    assert '<script src="http' not in page and len(page) > 1_000_000  # plotly.js embedded: works offline
+    assert (sweep / "lstm_0_129" / "report.html").read_text() == "the job's own report"
+
 
 def test_each_bucket_shows_its_test_reviews_and_their_margin(sweep, capsys):
     """Under the grid, and in the report's notes: each bucket's test reviews and the 95 % margin they put on
@@ -123,13 +130,6 @@ def test_each_bucket_shows_its_test_reviews_and_their_margin(sweep, capsys):
     # the best figures: 0.85 on 0_129, 0.70 on 598_2494
     assert rows == {"test reviews": ["50", "-", "1,200"], "95% margin ±": ["9.9", "-", "2.6"]}
     assert "its best figure: 0_129 50, ±9.9; 598_2494 1,200, ±2.6." in (sweep / "report.html").read_text()
-
-    page = (sweep / "report.html").read_text()
-    for div in FIGURES:
-        assert f'id="{div}"' in page
-    assert "Test accuracy by architecture and bucket" in page and "Best hyperparameters per cell" in page
-    assert '<script src="http' not in page and len(page) > 1_000_000  # plotly.js embedded: works offline
-    assert (sweep / "lstm_0_129" / "report.html").read_text() == "the job's own report"
 
 
 def test_baseline_differences(sweep, tmp_path, capsys):
