@@ -577,7 +577,7 @@ def format_blend_search(searched: pd.DataFrame, top: int = 10) -> str:
 def format_grid(table: pd.DataFrame, grid: pd.DataFrame, title: str, diff: bool = False,
                 spread: pd.DataFrame | None = None) -> str:
     """A plain-text arch x bucket table; for accuracies the best of each bucket is marked *, and a cell
-    with a `spread` (the std over its seeds) reads mean±std."""
+    with a `spread` (the std over its seeds) reads mean±std; for changes (`diff`), `spread` is their margin."""
     status = {}
     for _, row in table[(table["architecture"] != "") & (table["status"] != "complete")].iterrows():
         status.setdefault((cell_label(row), row["bucket"]), row["status"])
@@ -598,7 +598,8 @@ def format_grid(table: pd.DataFrame, grid: pd.DataFrame, title: str, diff: bool 
             if pd.isna(value):
                 cells.append(status.get((label, b), "-"))
             elif diff:
-                cells.append(f"{100 * value:+.1f}")
+                margin = spread.loc[label, b] if spread is not None else math.nan
+                cells.append(f"{100 * value:+.1f}" + (f"±{100 * margin:.1f}" if pd.notna(margin) else ""))
             else:
                 std = spread.loc[label, b] if spread is not None else math.nan
                 text = f"{100 * value:.1f}" + (f"±{100 * std:.1f}" if pd.notna(std) else "")
@@ -670,13 +671,14 @@ def format_problems(table: pd.DataFrame) -> str:
 
 
 def diff_table(table: pd.DataFrame, baseline: pd.DataFrame) -> pd.DataFrame:
-    """diff.csv: mean test accuracy per cell on both sides (complete jobs) and current - baseline."""
+    """diff.csv: mean test accuracy per cell on both sides (complete jobs), current - baseline, and the
+    95 % margin of that change over the test reviews (paired_margin)."""
 
     def per_cell(t):
         done = t[t["status"] == "complete"]
         return done.groupby(["architecture", "variant", "bucket"]).agg(
             min_len=("min_len", "min"), max_len=("max_len", "max"),
-            test_accuracy=("test_accuracy", "mean"), n_jobs=("test_accuracy", "size"),
+            test_accuracy=("test_accuracy", "mean"), n_jobs=("test_accuracy", "size"), job_dirs=("job_dir", list),
         )
 
     now, before = per_cell(table), per_cell(baseline)
@@ -684,8 +686,10 @@ def diff_table(table: pd.DataFrame, baseline: pd.DataFrame) -> pd.DataFrame:
     both["min_len"] = both["min_len"].fillna(both["baseline_min_len"])
     both["max_len"] = both["max_len"].fillna(both["baseline_max_len"])
     both["diff"] = both["test_accuracy"] - both["baseline_test_accuracy"]
+    both["diff_margin95"] = [paired_margin(now_dirs, before_dirs) if pd.notna(d) else math.nan
+                             for now_dirs, before_dirs, d in zip(both["job_dirs"], both["baseline_job_dirs"], both["diff"])]
     both = both[["architecture", "variant", "bucket", "min_len", "max_len", "test_accuracy", "baseline_test_accuracy",
-                 "diff", "n_jobs", "baseline_n_jobs"]]
+                 "diff", "diff_margin95", "n_jobs", "baseline_n_jobs"]]
     for col in ("min_len", "max_len", "n_jobs", "baseline_n_jobs"):
         both[col] = both[col].astype("Int64")
     ranks = {"architecture": _arch_rank, "bucket": _bucket_rank(pd.concat([table, baseline]))}
@@ -693,9 +697,24 @@ def diff_table(table: pd.DataFrame, baseline: pd.DataFrame) -> pd.DataFrame:
     return both.reset_index(drop=True)
 
 
-def diff_grid(diff: pd.DataFrame, buckets: list[str]) -> pd.DataFrame:
+def paired_margin(job_dirs: list, baseline_dirs: list) -> float:
+    """The 95 % margin of a change in test accuracy from the test reviews alone, paired: each review's
+    correctness now minus before (each side's averaged over its seeds), d, over the reviews both sides
+    scored; 1.96 * std(d) / sqrt(n). Tighter than two separate margins, since most reviews are right (or
+    wrong) on both sides. NaN when a side's predictions.csv is missing."""
+    sides = []
+    for dirs in (job_dirs, baseline_dirs):
+        predictions = [_read_predictions(Path(d)) for d in dirs]
+        if any(p is None for p in predictions):
+            return math.nan
+        sides.append(pd.concat([_correct(p.set_index("review_id")) for p in predictions], axis=1).mean(axis=1))
+    d = (sides[0] - sides[1]).dropna()
+    return 1.96 * float(d.std(ddof=1)) / math.sqrt(len(d)) if len(d) > 1 else math.nan
+
+
+def diff_grid(diff: pd.DataFrame, buckets: list[str], values: str = "diff") -> pd.DataFrame:
     diff = diff.assign(cell=diff.apply(cell_label, axis=1))
-    grid = diff.pivot_table(index="cell", columns="bucket", values="diff", aggfunc="mean", dropna=False)
+    grid = diff.pivot_table(index="cell", columns="bucket", values=values, aggfunc="mean", dropna=False)
     rows = list(dict.fromkeys(diff["cell"]))
     return grid.reindex(index=rows, columns=[b for b in buckets if b in set(diff["bucket"])])
 
@@ -897,8 +916,9 @@ def main(argv: list[str] | None = None) -> int:
     if problems:
         print("\n" + problems)
     if diff is not None:
-        print("\n" + format_grid(table, diff_g, f"Change in test accuracy against {args.baseline} "
-                                 "(percentage points, current - baseline):", diff=True))
+        print("\n" + format_grid(table, diff_g, f"Change in test accuracy against {args.baseline} (percentage points, "
+                                 "current - baseline; ± its 95 % margin over the test reviews, paired):", diff=True,
+                                 spread=diff_grid(diff, list(diff_g.columns), "diff_margin95")))
         only = diff[diff["diff"].isna()]
         for _, row in only.iterrows():
             side = "baseline" if pd.isna(row["test_accuracy"]) else "current"

@@ -150,6 +150,33 @@ def test_baseline_differences(sweep, tmp_path, capsys):
     assert 'id="baseline-diff"' in page and "against the baseline" in page
 
 
+def test_a_change_carries_its_paired_margin(tmp_path, capsys):
+    """A change is paired over the reviews both sides scored: 100 test reviews, right on both sides except
+    10 the baseline got wrong: +10.0 points, margin 1.96 * std(d) / sqrt(100) = 5.9 (d: 1 on 10 reviews, 0
+    on 90). Seeds are averaged per review first. A side without its predictions has no margin."""
+    labels = np.arange(100) % 2
+
+    def predictions(job, wrong):
+        correct = np.ones(100, bool)
+        correct[list(wrong)] = False
+        pd.DataFrame({"review_id": [f"{i}_0" for i in range(100)], "length": 50, "label": labels,
+                      "probability": np.where(correct, labels, 1 - labels) * 0.8 + 0.1}).to_csv(job / "predictions.csv", index=False)
+
+    for seed in (1, 2):  # both seeds right on every review
+        predictions(make_job(tmp_path / "now" / f"gru_0_129,seed={seed}", "gru", (0, 129), 1.0, seed=seed,
+                             overrides=[f"seed={seed}"]), wrong=())
+    predictions(make_job(tmp_path / "before" / "gru_0_129", "gru", (0, 129), 0.9), wrong=range(10))
+    make_job(tmp_path / "now" / "lstm_0_129", "lstm", (0, 129), 0.8)
+    (make_job(tmp_path / "before" / "lstm_0_129", "lstm", (0, 129), 0.7) / "predictions.csv").unlink()
+    assert compare.main([str(tmp_path / "now"), "--baseline", str(tmp_path / "before"), "-o", str(tmp_path / "cmp")]) == 0
+    rows = {line.split()[0]: line.split()[1] for line in capsys.readouterr().out.split("Change in test accuracy")[1].splitlines()
+            if line.startswith(("gru", "lstm"))}
+    assert rows == {"lstm": "+10.0", "gru": "+10.0±5.9"}
+    diff = pd.read_csv(tmp_path / "cmp" / "diff.csv").set_index("architecture")
+    assert diff.loc["gru", "diff_margin95"] == pytest.approx(1.96 * np.sqrt(0.1 * 0.9 * 100 / 99) / 10)
+    assert np.isnan(diff.loc["lstm", "diff_margin95"])
+
+
 def test_variants_seeds_globs_and_default_output(tmp_path, capsys):
     """Two sweeps: one over seeds (pooled into one cell), one with a fixed override; given as a glob."""
     for seed, acc in ((1, 0.70), (2, 0.72), (3, 0.74)):
