@@ -500,6 +500,8 @@ def test_blend_search_picks_on_validation_alone(tmp_path, capsys, monkeypatch):
     assert (other.val_accuracy, other.wins, other.ties, other.losses) == (0.75, 0, 2, 0)
     lines = out.split("Blend search, bucket 130_175: 7 blends of 3 cells over 2 seeds")[1].splitlines()
     assert lines[2].split()[:5] == ["picked", "100.00", "75.00", "2/0/0", "75.00"]
+    # and how little 4 test reviews can tell: 1.96 * sqrt(0.75 * 0.25 / 4)
+    assert lines[9] == "test: 4 reviews, whose count alone puts a 95 % margin of ±42.44 on the pick's figure"
     page = (tmp_path / "s" / "report.html").read_text()
     assert 'id="blend-search"' in page and "Blend search, bucket 130_175: validation picks" in page
     # a seed whose jobs held out different reviews has no validation in common: no search, no pick
