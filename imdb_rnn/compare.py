@@ -570,9 +570,10 @@ def format_blend_search(searched: pd.DataFrame, top: int = 10) -> str:
             record = "-" if pd.isna(row["wins"]) else f"{row['wins']}/{row['ties']}/{row['losses']}"
             lines.append(f"{'picked' if row['picked'] else '':6}  {100 * row['val_accuracy']:6.2f}  "
                          f"{100 * row['best_cell_val_accuracy']:9.2f}  {record:>5}  {100 * row['test_accuracy']:6.2f}  {row['cells']}")
-        pick, n = rows[rows["picked"]].iloc[0]["test_accuracy"], int(first["n_test"])
-        lines.append(f"test: {n:,} reviews, whose count alone puts a 95 % margin of "
-                     f"±{100 * 1.96 * math.sqrt(pick * (1 - pick) / n):.2f} on the pick's figure")
+        pick, n = first["test_accuracy"], first["n_test"]  # the first row is the pick
+        if pd.notna(pick) and pd.notna(n) and n > 0:
+            lines.append(f"test: {int(n):,} reviews, whose count alone puts a 95 % margin of "
+                         f"±{100 * 1.96 * math.sqrt(pick * (1 - pick) / n):.2f} on the pick's figure")
         parts.append("\n".join(lines))
     return "\n\n".join(parts)
 
