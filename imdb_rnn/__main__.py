@@ -4,7 +4,8 @@ Hydra's override grammar reads `bucket=130_175` as the integer 130175 (underscor
 separators), so before Hydra sees the command line, option names of config groups that look like
 numbers are quoted: `bucket=130_175` -> `bucket='130_175'`, also inside `-m` lists. Unknown options
 of a config group are reported here in one line, and so are mistyped settings (`train.epoch=3`): Hydra's
-own message suggests `+train.epoch=3`, which would add a setting that nothing reads.
+own message suggests `+train.epoch=3`, which would add a setting that nothing reads. Two of Hydra's modes
+at once (`-m --cfg job`), which Hydra answers with a traceback, are one line too.
 
 In a sweep, each job dir is named arch_bucket plus the other overrides that vary between jobs
 (conf/config.yaml, hydra.sweep.subdir). Overrides given one value for the whole sweep
@@ -153,9 +154,21 @@ def _unknown_setting(key: str, cfg, groups: dict[str, list[str]]) -> str:
     return f"{prefix}{parts[depth]} is not a setting{where}: {hint}"
 
 
+# Hydra's modes: it runs one at a time, and says so with a traceback when given more.
+_MODES = {"-r": "--run", "--run": "--run", "-m": "--multirun", "--multirun": "--multirun", "-c": "--cfg", "--cfg": "--cfg",
+          "-i": "--info", "--info": "--info", "-sc": "--shell-completion", "--shell-completion": "--shell-completion"}
+
+
+def check_modes(args: list[str]) -> None:
+    modes = list(dict.fromkeys(_MODES[arg] for arg in args if arg in _MODES))
+    if len(modes) > 1:
+        raise UserError(f"{' and '.join(modes)} do not go together: give one of them")
+
+
 def run() -> None:
     conf_dir = Path(config_dir())
     try:
+        check_modes(sys.argv[1:])
         groups = group_options(conf_dir)
         sys.argv[1:] = quote_group_options(sys.argv[1:], groups)
         check_setting_names(sys.argv[1:], conf_dir, groups)

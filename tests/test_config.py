@@ -7,7 +7,7 @@ from omegaconf import OmegaConf
 
 import imdb_rnn  # noqa: F401  (registers the bucket_name resolver)
 from imdb_rnn import UserError
-from imdb_rnn.__main__ import check_setting_names, group_options, quote_group_options
+from imdb_rnn.__main__ import check_modes, check_setting_names, group_options, quote_group_options
 from imdb_rnn.checks import check_config
 
 from conftest import CONF_DIR
@@ -149,6 +149,16 @@ def test_real_settings_pass_the_name_check():
                   "seed=range(3)", "hydra.sweep.dir=/x", "hydra/launcher=joblib"], ["experiment=quick", "+extra.key=1"],
                  ["--cfg", "job", "train.epochs=2"], ["train.epochs=[1,"]):  # the last: bad syntax, for Hydra to report
         check_setting_names(quote_group_options(args, GROUPS), CONF_DIR, GROUPS)
+
+
+def test_one_hydra_mode_at_a_time():
+    """Hydra runs, sweeps, prints the config or its info, one at a time; given two, a traceback."""
+    with pytest.raises(UserError, match="^--multirun and --cfg do not go together: give one of them$"):
+        check_modes(["-m", "seed=1,2", "--cfg", "job"])
+    with pytest.raises(UserError, match="^--info and --cfg do not go together"):
+        check_modes(["--info", "-c", "job"])
+    check_modes(["-m", "--multirun", "seed=1,2"])  # one mode, spelled twice
+    check_modes(["--cfg", "job", "arch=gru"])
 
 
 def test_custom_range_renames_the_bucket():

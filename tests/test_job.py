@@ -252,6 +252,7 @@ def assert_one_line_failure(result, *fragments):
         (["bucket=13_175"], ["unknown bucket '13_175'", "130_175"]),
         (["tuner=grid"], ["unknown tuner 'grid'"]),
         (["train.epoch=2"], ["train.epoch is not a setting", "did you mean train.epochs?"]),
+        (["-m", "--cfg", "job"], ["--multirun and --cfg do not go together"]),  # Hydra: a traceback
     ],
 )
 def test_unknown_choices_fail_before_any_work(run_cli, tmp_path, overrides, fragments):
