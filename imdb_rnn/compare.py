@@ -570,10 +570,10 @@ def format_blend_search(searched: pd.DataFrame, top: int = 10) -> str:
             record = "-" if pd.isna(row["wins"]) else f"{row['wins']}/{row['ties']}/{row['losses']}"
             lines.append(f"{'picked' if row['picked'] else '':6}  {100 * row['val_accuracy']:6.2f}  "
                          f"{100 * row['best_cell_val_accuracy']:9.2f}  {record:>5}  {100 * row['test_accuracy']:6.2f}  {row['cells']}")
-        pick, n = first["test_accuracy"], first["n_test"]  # the first row is the pick
-        if pd.notna(pick) and pd.notna(n) and n > 0:
-            lines.append(f"test: {int(n):,} reviews, whose count alone puts a 95 % margin of "
-                         f"±{100 * 1.96 * math.sqrt(pick * (1 - pick) / n):.2f} on the pick's figure")
+        margin = margin95(first["test_accuracy"], first["n_test"])  # the first row is the pick
+        if pd.notna(margin):
+            lines.append(f"test: {int(first['n_test']):,} reviews, whose count alone puts a 95 % margin of "
+                         f"±{100 * margin:.2f} on the pick's figure")
         parts.append("\n".join(lines))
     return "\n\n".join(parts)
 
@@ -619,16 +619,21 @@ def format_grid(table: pd.DataFrame, grid: pd.DataFrame, title: str, diff: bool 
     return "\n".join(text)
 
 
+def margin95(p: float, n) -> float:
+    """The 95 % margin that n test reviews alone put on an accuracy p, 1.96 * sqrt(p (1 - p) / n): how far
+    p could move on as many other reviews (NaN without both). Seeds, ensembles and blends share one test
+    set, so this is the part of the uncertainty their spread leaves out."""
+    return 1.96 * math.sqrt(p * (1 - p) / n) if pd.notna(p) and pd.notna(n) and n > 0 else math.nan
+
+
 def bucket_margins(table: pd.DataFrame, best: dict) -> dict[str, tuple[int, float] | None]:
-    """Each bucket's number of test reviews n and the 95 % margin that number alone puts on its best
-    figure p, 1.96 * sqrt(p (1 - p) / n): how far p could move on as many other reviews. Seeds, ensembles
-    and blends share one test set, so this is the part of the uncertainty their spread leaves out."""
+    """Each bucket's number of test reviews and the margin95 they put on its best figure."""
     done = table[(table["status"] == "complete") & table["n_test"].notna()]
     margins = {}
     for b, p in best.items():
         n = done.loc[done["bucket"] == b, "n_test"].median()
-        ok = pd.notna(n) and n > 0 and pd.notna(p)
-        margins[b] = (int(n), 1.96 * math.sqrt(p * (1 - p) / n)) if ok else None
+        margin = margin95(p, n)
+        margins[b] = (int(n), margin) if pd.notna(margin) else None
     return margins
 
 
