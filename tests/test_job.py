@@ -290,6 +290,7 @@ def test_unknown_choices_fail_before_any_work(run_cli, tmp_path, overrides, frag
         (["data.train_scope=everything"], ["data.train_scope='everything'", "use bucket or all"]),
         (["test_by_length=[[0,129],[175,130]]"], ["test_by_length=", "[min_len, max_len]"]),
         (["data.path=/nonexistent/aclImdb_v1.tar.gz", "data.source=archive"], ["does not exist", "data.path"]),
+        (["data.path=/data/aclImdb_v1.tar.gz"], ["data.path=/data/aclImdb_v1.tar.gz is not read with data=sample", "data=imdb"]),
     ],
 )
 def test_impossible_settings_fail_with_one_line_and_a_failed_status(run_cli, tmp_path, overrides, fragments):
