@@ -23,6 +23,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
+from hydra.utils import to_absolute_path
 from omegaconf import OmegaConf
 
 from imdb_rnn import UserError, artifacts, job_config
@@ -48,6 +49,8 @@ def config_dir() -> str:
 def main(cfg) -> dict | None:
     hydra_cfg = HydraConfig.get()
     out_dir = Path(hydra_cfg.runtime.output_dir)
+    if hydra_cfg.job.chdir:
+        paths_from_launch_dir(cfg)
     done = skip_if_complete(cfg, out_dir) if hydra_cfg.mode == RunMode.MULTIRUN else None
     if done is not None:
         return done  # resuming a sweep: this job finished in an earlier run
@@ -71,6 +74,20 @@ def main(cfg) -> dict | None:
             return None  # the sweep goes on
         print(f"imdb_rnn: error: {reason}", file=sys.stderr)
         sys.exit(128 + exc.signum if isinstance(exc, Terminated) else 130 if isinstance(exc, KeyboardInterrupt) else 1)
+
+
+# The settings that name a file or dir the user has (as opposed to the job's own output dir).
+USER_PATHS = ("data.path", "data.cache_dir", "train.refit_from", "tuner.directory")
+
+
+def paths_from_launch_dir(cfg) -> None:
+    """hydra.job.chdir=true runs the job inside its output dir; a relative path given on the command line
+    (data.path=../data/aclImdb_v1.tar.gz) still means the dir the command was run from (Hydra's
+    to_absolute_path), so the job reads what the user pointed at. config.yaml records the absolute path."""
+    for key in USER_PATHS:
+        value = OmegaConf.select(cfg, key)
+        if value and not os.path.isabs(os.path.expanduser(str(value))):
+            OmegaConf.update(cfg, key, to_absolute_path(str(value)))
 
 
 class Terminated(KeyboardInterrupt):

@@ -16,7 +16,7 @@ import tensorflow as tf
 from omegaconf import OmegaConf
 
 from conftest import REPO, TINY, cli_env
-from imdb_rnn import job
+from imdb_rnn import data, job
 
 pytestmark = pytest.mark.slow
 
@@ -234,6 +234,19 @@ def test_default_run_dir_is_named_by_arch_and_bucket(run_cli, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     (job_dir,) = (tmp_path / "outputs" / "runs" / "rnn_176_284").iterdir()
     assert json.loads((job_dir / "metrics.json").read_text())["status"] == "complete"
+
+
+def test_relative_paths_mean_the_launch_dir_with_hydra_job_chdir(run_cli, tmp_path):
+    # hydra.job.chdir=true runs the job inside its output dir; data.path and data.cache_dir given relative to
+    # where the command ran must still point there (before: "data.path=reviews.tar.gz does not exist").
+    shutil.copy(data.SAMPLE_PATH, tmp_path / "reviews.tar.gz")
+    result = run_cli(*TINY, "data=imdb", "data.path=reviews.tar.gz", "data.cache_dir=cache", "hydra.job.chdir=true",
+                     "hydra.run.dir=job", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads((tmp_path / "job" / "metrics.json").read_text())["status"] == "complete"
+    assert list((tmp_path / "cache").glob("*.npz")) and not (tmp_path / "job" / "cache").exists()
+    recorded = OmegaConf.load(tmp_path / "job" / "config.yaml").data
+    assert (recorded.path, recorded.cache_dir) == (str(tmp_path / "reviews.tar.gz"), str(tmp_path / "cache"))
 
 
 def assert_one_line_failure(result, *fragments):
