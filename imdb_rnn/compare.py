@@ -83,6 +83,11 @@ class CompareError(Exception):
 # --- finding and reading job dirs --------------------------------------------------------------
 
 
+def plural(n: int, noun: str) -> str:
+    """'1 complete job', '2 complete jobs'."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def is_job_dir(path: Path) -> bool:
     return (path / artifacts.METRICS).is_file() or (path / ".hydra").is_dir()
 
@@ -796,7 +801,7 @@ def build_report(table: pd.DataFrame, grid: pd.DataFrame, diff: pd.DataFrame | N
             predictions.drop_duplicates(["review_id", "length"])["length"].to_numpy(), edges)),
         ("accuracy-by-length", plots.accuracy_by_length(predictions, edges)),
     ]
-    notes = [f"{len(done)} complete jobs of {int((table['status'] != 'unrelated').sum())} job dirs."]
+    notes = [f"{plural(len(done), 'complete job')} of {plural(int((table['status'] != 'unrelated').sum()), 'job dir')}."]
     margins = bucket_margins(table, grid.max().to_dict())
     notes += ["Test reviews per bucket, and the 95 % margin they alone put on its best figure: " + "; ".join(
         f"{b} {m[0]:,}, ±{100 * m[1]:.1f}" for b, m in margins.items() if m) + "."] if any(margins.values()) else []
@@ -814,7 +819,7 @@ def build_report(table: pd.DataFrame, grid: pd.DataFrame, diff: pd.DataFrame | N
                   for _, r in searched[searched["picked"]].iterrows()]
     if diff is not None:
         n_base = int(diff["baseline_n_jobs"].fillna(0).sum())
-        notes.append(f"Baseline: {n_base} complete jobs; diff.csv has the numbers.")
+        notes.append(f"Baseline: {plural(n_base, 'complete job')}; diff.csv has the numbers.")
     return plots.html_page(title, [fig for _, fig in figures], div_ids=[name for name, _ in figures], notes=notes)
 
 
@@ -893,7 +898,7 @@ def main(argv: list[str] | None = None) -> int:
     if diff is not None:
         artifacts.write_csv(out / "diff.csv", diff)
         written.append(out / "diff.csv")
-    title = f"imdb_rnn: {n_done} of {n_jobs} jobs" + (f" ({args.paths[0]})" if len(args.paths) == 1 else "")
+    title = f"imdb_rnn: {n_done} of {plural(n_jobs, 'job')}" + (f" ({args.paths[0]})" if len(args.paths) == 1 else "")
     ensembles = ensemble_table(table)
     ensemble_grid = accuracy_grid(ensembles).dropna(how="all") if len(ensembles) else None
     if len(ensembles):
@@ -910,7 +915,7 @@ def main(argv: list[str] | None = None) -> int:
     written.append(out / "report.html")
 
     spread = accuracy_grid(grid_table, "std")  # NaN where a cell has one job
-    heading = f"Test accuracy (%) of {n_done} complete jobs, * = best in its bucket"
+    heading = f"Test accuracy (%) of {plural(n_done, 'complete job')}, * = best in its bucket"
     if spread.notna().any(axis=None):
         heading += "; mean±std over the seeds of a cell"
     print(format_grid(grid_table, grid, heading + ":", spread=spread))

@@ -131,7 +131,7 @@ def validation_curves(histories: dict[str, pd.DataFrame]) -> go.Figure:
                 fig.add_trace(go.Scatter(x=history["epoch"], y=history[metric], name=name, legendgroup=name,
                                          showlegend=show, mode="lines+markers", line=dict(color=color)), 1, col)
     fig.update_xaxes(title_text="epoch")
-    fig.update_layout(title=f"Validation curves of {len(histories)} jobs (retraining the best settings)", height=460)
+    fig.update_layout(title=f"Validation curves of {len(histories)} job{'s' * (len(histories) != 1)} (retraining the best settings)", height=460)
     return fig
 
 

@@ -256,7 +256,7 @@ def test_a_distributed_search_worker_is_listed_not_compared(tmp_path, capsys):
                                                      "tuner_role": "worker", "n_trials": 2}))
     assert compare.main([str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "Test accuracy (%) of 1 complete jobs" in out
+    assert "Test accuracy (%) of 1 complete job," in out
     assert "not complete, or nothing to compare (1):" in out and "worker" in out and "chief's job dir" in out
     table = pd.read_csv(tmp_path / "results.csv")
     assert sorted(table["status"]) == ["complete", "worker"]
