@@ -58,6 +58,7 @@ RECURRENT_RULES = {
     "clipnorm": (lambda v: v is None or _positive_number(v), "use a positive number, e.g. 1.0, or null"),
     "ema_momentum": (lambda v: v is None or _fraction(v), "use a number in (0, 1), e.g. 0.99, or null"),
     "adversarial": (lambda v: v is None or _fraction(v), "use a number in (0, 1), e.g. 0.025, or null"),
+    "virtual_adversarial": (lambda v: v is None or _fraction(v), "use a number in (0, 1), e.g. 0.1, or null"),
 }
 LINEAR_RULES = {
     "C": (_positive_number, "use a positive number (inverse regularization strength)"),

@@ -1,8 +1,8 @@
 """The classifier: Embedding -> [word dropout] [SpatialDropout] -> recurrent layer(s) -> head -> Dropout -> Dense(sigmoid).
 
 Padding id 0 is masked all the way through, so a review's prediction does not depend on how much
-padding its batch needed. With arch.adversarial the same classifier also learns from adversarially
-perturbed word vectors (AdversarialClassifier).
+padding its batch needed. With arch.adversarial (arch.virtual_adversarial) the same classifier also
+learns from adversarially perturbed word vectors (AdversarialClassifier).
 """
 
 import warnings
@@ -67,9 +67,14 @@ class AdversarialClassifier(keras.Model):
     from the batch as it is and from the batch with every review's word vectors pushed in the direction
     that raises its loss most, by `adversarial` times their length (the norm over the review's words, so
     that the push cannot be outgrown by growing the embeddings). The layers are `embedding` and `body`
-    (everything after it); prediction, validation and saving are those of any Keras model."""
+    (everything after it); prediction, validation and saving are those of any Keras model.
 
-    adversarial = 0.0  # set by build_model, saved in the config
+    With `virtual_adversarial` (VAT, same paper), each step also asks for the same answer, whatever the label,
+    when every review's word vectors are pushed in the direction that changes the model's prediction most,
+    by that fraction of their length (`virtual_adversarial_loss`)."""
+
+    adversarial = 0.0  # both set by build_model and saved in the config
+    virtual_adversarial = 0.0
 
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
@@ -80,9 +85,12 @@ class AdversarialClassifier(keras.Model):
                 probe.watch(vectors)
                 y_pred = body(vectors, training=True, mask=mask)
                 loss = self.compute_loss(x, y, y_pred, sample_weight, training=True)
-            push = adversarial_push(vectors, tf.stop_gradient(probe.gradient(loss, vectors)), mask, self.adversarial)
-            perturbed = body(vectors + push, training=True, mask=mask)
-            total = loss + self.compute_loss(x, y, perturbed, sample_weight, training=True)
+            total = loss
+            if self.adversarial:
+                push = adversarial_push(vectors, tf.stop_gradient(probe.gradient(loss, vectors)), mask, self.adversarial)
+                total += self.compute_loss(x, y, body(vectors + push, training=True, mask=mask), sample_weight, training=True)
+            if self.virtual_adversarial:
+                total += self.virtual_adversarial_loss(body, vectors, mask)
         weights = self.trainable_weights
         self.optimizer.apply_gradients(zip(tape.gradient(total, weights), weights))
         for metric in self.metrics:  # the reported training loss is the clean batch's, as without
@@ -90,16 +98,39 @@ class AdversarialClassifier(keras.Model):
                 metric.update_state(loss)
         return self.compute_metrics(x, y, y_pred, sample_weight)
 
+    def virtual_adversarial_loss(self, body, vectors, mask):
+        """KL(p || p pushed): p, the model's probabilities (held fixed); the push, from a random direction,
+        one step of power iteration towards the direction that changes p most (a probe a tenth of the
+        push's size), then `virtual_adversarial` times the vectors' norm. The random direction is drawn
+        from the step count, so that a run stays reproducible under XLA."""
+        target, fixed = tf.stop_gradient(body(vectors, training=True, mask=mask)), tf.stop_gradient(vectors)
+        seed = tf.stack([tf.cast(self.optimizer.iterations, tf.int32), tf.constant(VAT_SEED)])
+        start = adversarial_push(fixed, tf.random.stateless_normal(tf.shape(fixed), seed), mask, 0.1 * self.virtual_adversarial)
+        with tf.GradientTape() as probe:
+            probe.watch(start)
+            divergence = binary_kl(target, body(fixed + start, training=True, mask=mask))
+        push = adversarial_push(fixed, tf.stop_gradient(probe.gradient(divergence, start)), mask, self.virtual_adversarial)
+        return binary_kl(target, body(vectors + push, training=True, mask=mask))
+
     def get_config(self):
-        return {**super().get_config(), "adversarial": self.adversarial}
+        return {**super().get_config(), "adversarial": self.adversarial, "virtual_adversarial": self.virtual_adversarial}
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
         config = dict(config)
-        adversarial = config.pop("adversarial", 0.0)
+        adversarial, virtual = config.pop("adversarial", 0.0), config.pop("virtual_adversarial", 0.0)
         model = super().from_config(config, custom_objects)
-        model.adversarial = adversarial
+        model.adversarial, model.virtual_adversarial = adversarial, virtual
         return model
+
+
+VAT_SEED = 20170101  # with the step count, the random start of virtual_adversarial_loss's push
+
+
+def binary_kl(p, q):
+    """The KL divergence between Bernoulli(p) and Bernoulli(q), averaged over the reviews."""
+    p, q = ops.clip(p, 1e-7, 1 - 1e-7), ops.clip(q, 1e-7, 1 - 1e-7)
+    return ops.mean(p * ops.log(p / q) + (1 - p) * ops.log((1 - p) / (1 - q)))
 
 
 def adversarial_push(vectors, gradient, mask, size: float):
@@ -120,12 +151,13 @@ def build_model(settings: dict, vocab_size: int, jit_compile: bool = False) -> k
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
     embedding = layers.Embedding(vocab_size, int(settings["embedding_dim"]), mask_zero=True, name="embedding")
     name = f"{settings['cell']}_classifier"
-    if settings.get("adversarial"):
+    if settings.get("adversarial") or settings.get("virtual_adversarial"):
         # The layers after the embedding as a model of their own, which train_step runs on perturbed vectors.
         vectors = keras.Input(shape=(None, int(settings["embedding_dim"])), name="word_vectors")
         body = keras.Model(vectors, classifier_body(vectors, settings), name="body")
         model = AdversarialClassifier(token_ids, body(embedding(token_ids)), name=name)
-        model.adversarial = float(settings["adversarial"])
+        model.adversarial = float(settings.get("adversarial") or 0.0)
+        model.virtual_adversarial = float(settings.get("virtual_adversarial") or 0.0)
     else:
         model = keras.Model(token_ids, classifier_body(embedding(token_ids), settings), name=name)
     # ema_momentum: Keras keeps a moving average of the weights (Polyak averaging), which smooths out the

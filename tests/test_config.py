@@ -62,6 +62,7 @@ def test_every_option_composes_and_resolves(group):
         (["train.reduce_lr.factor=2"], "train.reduce_lr.factor=2: use a number in (0, 1)"),
         (["train.reduce_lr.min_lr=-1"], "train.reduce_lr.min_lr=-1: use a number >= 0"),
         (["arch.clipnorm=0"], "arch.clipnorm=0: use a positive number"),
+        (["arch.virtual_adversarial=1.5"], "arch.virtual_adversarial=1.5: use a number in (0, 1)"),
         (["arch.bidirectional=maybe"], "arch.bidirectional='maybe': use true or false"),
         (["arch=tfidf_lr", "arch.max_iter=0"], "arch.max_iter=0: use a positive integer"),
         (["tuner=random", "tuner.max_trials=0"], "tuner.max_trials=0: use a positive integer"),
