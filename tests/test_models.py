@@ -276,7 +276,7 @@ def test_virtual_adversarial_training_learns_reproducibly_and_loads_back(tmp_pat
 
     model, history = train()
     assert history["val_accuracy"][-1] > 0.9
-    again_model, again_history = train()
+    _, again_history = train()
     assert again_history["loss"] == history["loss"]
     model.save(tmp_path / "m.keras")
     loaded = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)
