@@ -83,11 +83,6 @@ class CompareError(Exception):
 # --- finding and reading job dirs --------------------------------------------------------------
 
 
-def plural(n: int, noun: str) -> str:
-    """'1 complete job', '2 complete jobs'."""
-    return f"{n} {noun}" + ("" if n == 1 else "s")
-
-
 def is_job_dir(path: Path) -> bool:
     return (path / artifacts.METRICS).is_file() or (path / ".hydra").is_dir()
 
@@ -557,6 +552,11 @@ def _scored_ranges(group: pd.DataFrame, bucket: str, predictions: pd.DataFrame) 
 
 
 # --- terminal output ---------------------------------------------------------------------------
+
+
+def plural(n: int, noun: str) -> str:
+    """'1 complete job', '2 complete jobs'."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def format_blend_search(searched: pd.DataFrame, top: int = 10) -> str:
