@@ -295,6 +295,7 @@ def test_unknown_choices_fail_before_any_work(run_cli, tmp_path, overrides, frag
         (["train.refit=true", "train.refit_from=/no/such/job"], ["train.refit_from=/no/such/job", "not a complete job dir"]),
         (["arch.ema_momentum=1"], ["arch.ema_momentum=1", "(0, 1)"]),
         (["arch.adversarial=5"], ["arch.adversarial=5", "(0, 1)"]),
+        (["arch.virtual_adversarial=5"], ["arch.virtual_adversarial=5", "(0, 1)"]),
         (["tuner=random", "+tuner.search_space.ema_momentum={type:choice,values:[0.9,0.99]}"],
          ["tuner.search_space.ema_momentum", "arch.ema_momentum"]),
         (["train.shape_cost=-1"], ["train.shape_cost=-1", ">= 0"]),

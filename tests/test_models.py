@@ -260,8 +260,8 @@ def test_the_virtual_adversarial_push_changes_the_prediction_more_than_a_random_
 
 def test_virtual_adversarial_training_learns_reproducibly_and_loads_back(tmp_path):
     """A model with arch.virtual_adversarial (and arch.adversarial) trains under XLA, the same seed gives the same
-    weights (the push's random start comes from the step count, not from a generator XLA would reseed), and it
-    loads back with both settings."""
+    training losses (the push's random start comes from the step count, not from a generator XLA would reseed),
+    and it loads back with both settings."""
     rng = np.random.default_rng(0)
     x = rng.integers(1, 50, size=(512, 20)).astype("int32")
     x[::2, 12:] = 0
