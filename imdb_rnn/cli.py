@@ -9,6 +9,7 @@ SweepSummary (registered under hydra.callbacks in conf/config.yaml) writes sweep
 and lists the jobs that failed.
 """
 
+import _thread
 import atexit
 import logging
 import os
@@ -103,18 +104,37 @@ class Terminated(KeyboardInterrupt):
 @contextmanager
 def sigterm_interrupts():
     """Raise Terminated on SIGTERM while a job runs, unless SIGTERM already has a handler (submitit's,
-    which requeues a job on a cluster) or this is not the main thread (only it receives signals)."""
+    which requeues a job on a cluster) or this is not the main thread (only it receives signals).
+
+    A library can swallow an exception raised at an arbitrary line (Keras' model.save has a bare `except:`
+    around opening a temp file: a kill that landed in a checkpoint save went on training), so once SIGTERM
+    came, it is raised again every second until the job is on its way out."""
     if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
         yield
         return
+    received = stopping = False  # plain flags: a handler must not take a lock it may have interrupted
+    done = threading.Event()
 
     def interrupt(signum, frame):
-        raise Terminated()
+        nonlocal received
+        received = True
+        if not stopping and not isinstance(sys.exc_info()[1], Terminated):  # not again in an except/finally on the way out
+            raise Terminated()
 
+    def repeat():
+        while not done.wait(1.0):
+            if received:
+                _thread.interrupt_main(signal.SIGTERM)
+
+    repeater = threading.Thread(target=repeat, name="sigterm-repeat", daemon=True)
+    repeater.start()
     previous = signal.signal(signal.SIGTERM, interrupt)
     try:
         yield
     finally:
+        stopping = True  # first: a repeat that lands from here on raises nothing
+        done.set()
+        repeater.join()
         signal.signal(signal.SIGTERM, previous)
 
 

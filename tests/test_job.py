@@ -4,8 +4,10 @@
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 
 import keras
@@ -16,7 +18,7 @@ import tensorflow as tf
 from omegaconf import OmegaConf
 
 from conftest import REPO, TINY, cli_env
-from imdb_rnn import data, job
+from imdb_rnn import cli, data, job
 
 pytestmark = pytest.mark.slow
 
@@ -398,6 +400,34 @@ def test_sigterm_during_training_records_an_interrupted_job(cache_dir, tmp_path)
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["status"] == "interrupted" and "SIGTERM" in metrics["error"]
     assert not (out / "model.keras").exists() and not (out / "predictions.csv").exists()
+
+
+def test_a_sigterm_that_a_library_swallows_is_raised_again():
+    """Keras' model.save has a bare `except:`: a SIGTERM whose exception lands there is swallowed, and the
+    job trained on until CI's wait ran out. The job must still stop, and not be stopped again in the
+    cleanup on its way out (what writes metrics.json)."""
+    assert threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)  # as in a job: nothing else handles SIGTERM
+    cleaned_up = False
+    try:
+        with pytest.raises(cli.Terminated), cli.sigterm_interrupts():
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(1)  # the handler raises here
+            except BaseException:  # noqa: BLE001, S110 - what a bare except does
+                pass
+            started = time.monotonic()
+            try:
+                while time.monotonic() - started < 10:  # "training on": Terminated must come again within it
+                    time.sleep(0.01)
+            finally:
+                time.sleep(2.5)  # cleanup on the way out, longer than the repeats' interval
+                cleaned_up = True
+        assert time.monotonic() - started < 2.5 + 2, "the swallowed SIGTERM was not raised again within a second or so"
+        assert cleaned_up
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def test_corrupt_archive(run_cli, tmp_path):
