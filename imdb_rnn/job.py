@@ -449,10 +449,29 @@ def fit(model, train_ds, val_ds, train_cfg, settings: dict, out_dir: Path, verbo
         *ema_callbacks(settings),  # first: the callbacks after it see the averaged weights
         keras.callbacks.EarlyStopping(train_cfg.monitor, patience=train_cfg.patience, restore_best_weights=True),
         *([schedule] if schedule else []),
-        keras.callbacks.ModelCheckpoint(out_dir / "checkpoints" / "best.keras", train_cfg.monitor, save_best_only=True),
+        BestCheckpoint(out_dir / "checkpoints" / "best.keras", train_cfg.monitor),
         keras.callbacks.TensorBoard(str(out_dir / "tensorboard")),
     ]
     return train_and_log(model, train_ds, val_ds, train_cfg.epochs, callbacks, out_dir / "history.csv", verbose)
+
+
+class BestCheckpoint(keras.callbacks.ModelCheckpoint):
+    """Keras' ModelCheckpoint(save_best_only=True), written as every other file of a job is
+    (artifacts.atomic_path): Keras writes its zip in place, so a job killed during a save left a truncated
+    checkpoint; each save goes to a partial file that is renamed onto the checkpoint once whole."""
+
+    def __init__(self, path: Path, monitor: str):
+        self.path = Path(path)
+        self.partial = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")  # Keras wants .keras
+        super().__init__(self.partial, monitor, save_best_only=True)
+
+    def on_epoch_end(self, epoch, logs=None):
+        try:
+            super().on_epoch_end(epoch, logs)  # saves only when the monitored value improved
+            if self.partial.exists():
+                os.replace(self.partial, self.path)
+        finally:
+            self.partial.unlink(missing_ok=True)
 
 
 def train_and_log(model, train_ds, val_ds, epochs: int, callbacks: list, history_file: Path, verbose: int) -> pd.DataFrame:
