@@ -462,7 +462,7 @@ class BestCheckpoint(keras.callbacks.ModelCheckpoint):
 
     def __init__(self, path: Path, monitor: str):
         self.path = Path(path)
-        self.partial = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")  # Keras wants .keras
+        self.partial = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")  # Keras saves only to a name ending in .keras
         super().__init__(self.partial, monitor, save_best_only=True)
 
     def on_epoch_end(self, epoch, logs=None):

@@ -60,8 +60,6 @@ def test_a_sigterm_that_a_library_swallows_is_raised_again():
         signal.signal(signal.SIGTERM, previous)
 
 
-
-
 def test_a_kill_during_a_checkpoint_save_keeps_the_last_whole_checkpoint(tmp_path, monkeypatch):
     """Keras writes a checkpoint's zip in place: a SIGTERM during a save left a truncated best.keras. The
     checkpoint must stay the last whole save, with nothing half-written beside it."""
