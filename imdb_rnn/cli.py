@@ -190,17 +190,19 @@ class SweepSummary(Callback):
         atexit.register(lambda: self._ended or self.on_multirun_end(config))
 
     def on_multirun_end(self, config, **kwargs) -> None:
-        from imdb_rnn import compare  # pandas; only needed here
+        import pandas as pd  # only needed here
+
+        from imdb_rnn import results
 
         self._ended = True
         sweep_dir = Path(str(config.hydra.sweep.dir)).resolve()
-        jobs = [compare.job_summary(job, sweep_dir) for job in compare.find_job_dirs(sweep_dir)[0]]
-        failed = [job for job in jobs if job["status"] not in ("complete", compare.WORKER)]
+        jobs = [results.job_summary(job, sweep_dir) for job in results.find_job_dirs(sweep_dir)[0]]
+        failed = [job for job in jobs if job["status"] not in ("complete", results.WORKER)]
         summary = {"sweep_dir": str(sweep_dir), "n_jobs": len(jobs), "n_complete": len(jobs) - len(failed),
                    "n_failed": len(failed), "jobs": jobs}
         table = sweep_dir / "sweep_summary.csv"
         artifacts.write_json(sweep_dir / "sweep_summary.json", summary)
-        artifacts.write_csv(table, compare.pd.DataFrame(jobs, columns=compare.SUMMARY_COLUMNS))
+        artifacts.write_csv(table, pd.DataFrame(jobs, columns=results.SUMMARY_COLUMNS))
         sweep_failures[:] = [job["job"] for job in failed]
         log.info("sweep done: %d of %d jobs complete; summary in %s", summary["n_complete"], len(jobs), table)
         if failed:

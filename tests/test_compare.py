@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from imdb_rnn import compare
+from imdb_rnn import blending, compare
 
 CLASSIC = ["architecture", "min_len", "max_len", "test_loss", "test_accuracy", "val_loss", "val_accuracy",
            "train_loss", "train_accuracy", "best_hyperparameters"]
@@ -510,7 +510,7 @@ def test_blend_search_picks_on_validation_alone(tmp_path, capsys, monkeypatch):
     assert compare.main([str(tmp_path / "s"), "--blend-search"]) == 0
     assert pd.read_csv(tmp_path / "s" / "blend_search.csv").empty and "Blend search: none" in capsys.readouterr().out
     # a bucket with more cells than the search takes is a one-line error, before anything is written
-    monkeypatch.setattr(compare, "MAX_SEARCHED_CELLS", 2)
+    monkeypatch.setattr(blending, "MAX_SEARCHED_CELLS", 2)
     (tmp_path / "s" / "blend_search.csv").unlink()
     assert compare.main([str(tmp_path / "s"), "--blend-search"]) == 1
     assert "bucket 130_175 has 3: compare fewer sweeps" in capsys.readouterr().err

@@ -32,9 +32,9 @@ def metrics(job_dir: Path) -> dict:
 
 
 def results(sweep_dir: Path) -> pd.DataFrame:
-    from imdb_rnn import compare
+    from imdb_rnn.results import collect, results_table
 
-    table = compare.results_table(*compare.collect([str(sweep_dir)]))
+    table = results_table(*collect([str(sweep_dir)]))
     table["job"] = [Path(d).name for d in table["job_dir"]]
     return table.set_index("job").sort_index()[COMPARED]
 
