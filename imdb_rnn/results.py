@@ -221,7 +221,7 @@ def _recipes(jobs: list[Path], archs: list, sources: list) -> list[tuple | None]
     """Each job's resolved settings (config.yaml, flattened to sorted (key, value) pairs, read as
     `job_config.read` does) less those that never tell jobs apart (CONFIG_IGNORED); None for a job without
     a readable config.yaml. data.path counts as the file the job read (`sources`: metrics.json's
-    data_source, an absolute path), not as typed. A setting that some jobs of its arch lack (written by an
+    data_source, an absolute path; `_resolved_path` for a job that has not written it), not as typed. A setting that some jobs of its arch lack (written by an
     older imdb_rnn, before the setting existed) is read as its default today, which is what those jobs
     did (`job_config.fill_defaults`). One that has no default either is left out (another arch's settings
     are its own business)."""
@@ -231,8 +231,9 @@ def _recipes(jobs: list[Path], archs: list, sources: list) -> list[tuple | None]
             f = job_config.read(job)
         except Exception:  # noqa: BLE001 - no or unreadable config: the job keeps its spelled variant
             f = None
-        if f is not None and f.get("data.path") is not None and source:
-            f["data.path"] = source  # the file as the job resolved it: ../shared/x and /work/shared/x are one
+        if f is not None and f.get("data.path") is not None:
+            # The file as the job resolved it: ../shared/x and /work/shared/x are one.
+            f["data.path"] = source or _resolved_path(job, f["data.path"])
         flat.append(f)
     present = defaultdict(set)  # arch -> the keys any readable config of its jobs has
     for arch, f in zip(archs, flat):
@@ -245,6 +246,19 @@ def _recipes(jobs: list[Path], archs: list, sources: list) -> list[tuple | None]
             shared[arch] = shared[arch] & set(f) if arch in shared else set(f)
     keep = {arch: {k for k in keys if not job_config.under(k, CONFIG_IGNORED)} for arch, keys in shared.items()}
     return [None if f is None else tuple(sorted((k, json.dumps(f[k])) for k in keep[arch])) for arch, f in zip(archs, flat)]
+
+
+def _resolved_path(job_dir: Path, path: str) -> str:
+    """data.path of a job that has not written its data_source (still running, failed, killed) as the job
+    resolves it: from the dir its command ran from (Hydra's runtime.cwd, in .hydra/hydra.yaml); as typed
+    when that is unknown."""
+    path = os.path.expanduser(str(path))
+    if not os.path.isabs(path):
+        try:
+            path = os.path.join(str(OmegaConf.load(job_dir / ".hydra" / "hydra.yaml").hydra.runtime.cwd), path)
+        except Exception:  # noqa: BLE001 - no or unreadable hydra.yaml
+            return path
+    return str(Path(path).resolve())
 
 
 def _spell(value: str) -> str:

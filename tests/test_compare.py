@@ -247,6 +247,25 @@ def test_one_data_file_typed_two_ways_is_one_cell(tmp_path, capsys):
     assert sorted(r[-1] for r in rows) == ["71.0±1.4", "90.0*"]
 
 
+def test_a_job_that_has_not_finished_stays_in_its_cell(tmp_path, capsys):
+    """A job still running (or failed, or killed) has written no data_source: its data.path, typed relative to
+    the dir its command ran from (.hydra/hydra.yaml), is resolved from there, so the job is listed under its
+    cell instead of making a cell of its own."""
+    base = tmp_path.resolve()
+    for name, status, seed in (("a", "complete", 1), ("b", "complete", 2), ("c", "running", 3)):
+        job = make_job(base / "sweep" / name, "gru", (0, 129), 0.8, status, overrides=["data.path=../data/imdb.tar.gz",
+                                                                                      f"seed={seed}"], seed=seed)
+        OmegaConf.save({"hydra": {"runtime": {"cwd": str(base / "launch")}}}, job / ".hydra" / "hydra.yaml")
+        if status == "complete":
+            metrics = json.loads((job / "metrics.json").read_text())
+            (job / "metrics.json").write_text(json.dumps({**metrics, "data_source": str(base / "data" / "imdb.tar.gz")}))
+    assert compare.main([str(base / "sweep"), "-o", str(base / "cmp")]) == 0
+    out = capsys.readouterr().out
+    assert [line.split()[:2] for line in out.split("Seed ensembles")[0].splitlines() if line.startswith("gru")] == [
+        ["gru", "80.0±0.0*"]]
+    assert f"running     {base / 'sweep' / 'c'} [gru 0_129]: metrics.json says running" in out
+
+
 def test_a_distributed_search_worker_is_listed_not_compared(tmp_path, capsys):
     """A worker's job dir (trials only, metrics.json status complete) is neither a complete job nor a failure."""
     make_job(tmp_path / "chief", "gru", (0, 129), 0.8)
