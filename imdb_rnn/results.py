@@ -1,7 +1,7 @@
-"""Finished job dirs read into one table (results.csv): which dirs are jobs, each job's scores and settings,
-and the cell it belongs to (arch, bucket, variant: its settings beyond those) and its seed. Used by
+"""Job dirs read into one table (results.csv): which dirs are jobs, how each one ended, its scores and
+settings, and the cell it belongs to (arch, bucket, variant: its settings beyond those) and its seed. Used by
 `python -m imdb_rnn.compare` (compare.py, blending.py) and by a sweep's summary (cli.py). Nothing is
-retrained: only the files the jobs wrote are read (metrics.json, .hydra/overrides.yaml, config.yaml,
+retrained: only the files the jobs wrote are read (metrics.json, .hydra/overrides.yaml and hydra.yaml, config.yaml,
 [val_]predictions.csv).
 """
 
