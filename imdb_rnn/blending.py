@@ -125,13 +125,19 @@ def _score_blends(jobs: pd.DataFrame, cells: list[str], seeds: list) -> list[dic
     return rows
 
 
+def _joined(predictions: list[pd.DataFrame | None]) -> pd.DataFrame | None:
+    """Their probabilities, one column per prediction file, on the reviews all of them scored (indexed by
+    review_id); None when one is missing."""
+    if not predictions or any(p is None for p in predictions):
+        return None
+    return pd.concat([p.set_index("review_id")["probability"] for p in predictions], axis=1, join="inner")
+
+
 def _probabilities(predictions: list[pd.DataFrame | None]) -> tuple[np.ndarray, np.ndarray] | None:
     """(probabilities, one column per prediction file, and whether each review is positive), on the reviews
     all of them scored; None when one is missing or they share no review."""
-    if not predictions or any(p is None for p in predictions):
-        return None
-    frame = pd.concat([p.set_index("review_id")["probability"] for p in predictions], axis=1, join="inner")
-    if frame.empty:
+    frame = _joined(predictions)
+    if frame is None or frame.empty:
         return None
     return frame.to_numpy(), predictions[0].set_index("review_id").loc[frame.index, "label"].to_numpy() == 1
 
@@ -152,9 +158,9 @@ def _blend_rows(jobs: pd.DataFrame, bucket: str, seed: str, test: pd.DataFrame, 
 def _mean_probability(predictions: list[pd.DataFrame | None]) -> pd.DataFrame | None:
     """The reviews all of them predicted (review_id, length, label) with their mean probability; None
     when one is missing."""
-    if not predictions or any(p is None for p in predictions):
+    probability = _joined(predictions)
+    if probability is None:
         return None
-    probability = pd.concat([p.set_index("review_id")["probability"] for p in predictions], axis=1, join="inner")
     reviews = predictions[0].set_index("review_id").loc[probability.index, ["length", "label"]]
     return reviews.assign(probability=probability.mean(axis=1)).reset_index()
 
