@@ -56,16 +56,16 @@ def main(cfg) -> dict | None:
     if done is not None:
         return done  # resuming a sweep: this job finished in an earlier run
     try:
-        check_config(cfg)  # before TensorFlow loads: an impossible setting fails in seconds, not after the import
-        import_tensorflow_quietly()
-        from imdb_rnn.job import run_job  # TensorFlow loads here, not for --help or --cfg
+        with stop_signals_raise():
+            check_config(cfg)  # before TensorFlow loads: an impossible setting fails in seconds, not after the import
+            import_tensorflow_quietly()
+            from imdb_rnn.job import run_job  # TensorFlow loads here, not for --help or --cfg
 
-        with sigterm_interrupts():
             return run_job(cfg, out_dir)
     except (Exception, KeyboardInterrupt) as exc:
-        reason = str(exc) if isinstance(exc, (UserError, Terminated)) else f"{type(exc).__name__}: {exc}"
+        reason = str(exc) if isinstance(exc, (UserError, Stopped)) else f"{type(exc).__name__}: {exc}"
         reason = " ".join(reason.split())  # one line, whatever the library's message looked like
-        if not isinstance(exc, (UserError, Terminated)):
+        if not isinstance(exc, (UserError, Stopped)):
             log.error("job failed:\n%s", traceback.format_exc())
         status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
         if (artifacts.read_metrics(out_dir) or {}).get("status") != "complete":  # stopped before its first write: not its dir
@@ -74,7 +74,7 @@ def main(cfg) -> dict | None:
             log.error("job %s failed: %s", out_dir, reason)
             return None  # the sweep goes on
         print(f"imdb_rnn: error: {reason}", file=sys.stderr)
-        sys.exit(128 + exc.signum if isinstance(exc, Terminated) else 130 if isinstance(exc, KeyboardInterrupt) else 1)
+        sys.exit(128 + exc.signum if isinstance(exc, Stopped) else 130 if isinstance(exc, KeyboardInterrupt) else 1)
 
 
 # The settings that name a file or dir the user has (as opposed to the job's own output dir).
@@ -91,51 +91,61 @@ def paths_from_launch_dir(cfg) -> None:
             OmegaConf.update(cfg, key, to_absolute_path(str(value)))
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (`kill`, `docker stop`, a scheduler's time limit) stops a job as Ctrl-C does: its
-    metrics.json says `interrupted` instead of `running` forever, and the exit status is 143."""
+class Stopped(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) or `kill` (SIGTERM: also `docker stop`, a scheduler's time limit) stopped the job:
+    its metrics.json says `interrupted` instead of `running` forever, and the exit status is 128 + the
+    signal's number (130, 143)."""
 
-    signum = signal.SIGTERM
+    def __init__(self, signum: int):
+        self.signum = signum
+        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        super().__init__(f"stopped by {name}: run the same command again to redo the job (a sweep resumes where it stopped)")
 
-    def __init__(self):
-        super().__init__("stopped by SIGTERM: run the same command again to redo the job (a sweep resumes where it stopped)")
+
+# Each stop signal with the handler it has when nothing else took it over: SIGTERM's is the default
+# (the process dies), SIGINT's is Python's KeyboardInterrupt.
+STOP_SIGNALS = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
 
 
 @contextmanager
-def sigterm_interrupts():
-    """Raise Terminated on SIGTERM while a job runs, unless SIGTERM already has a handler (submitit's,
-    which requeues a job on a cluster) or this is not the main thread (only it receives signals).
+def stop_signals_raise():
+    """Raise Stopped on Ctrl-C or SIGTERM while a job runs. A signal that already has a handler of its
+    own is left to it (submitit's SIGTERM requeues a job on a cluster; a shell that ignores SIGINT in a
+    background job), and only the main thread receives signals at all.
 
     A library can swallow an exception raised at an arbitrary line (Keras' model.save has a bare `except:`
-    around opening a temp file: a kill that landed in a checkpoint save went on training), so once SIGTERM
-    came, it is raised again every second until the job is on its way out."""
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+    around opening a temp file: a stop that landed in a checkpoint save went on training), so once a stop
+    signal came, it is raised again every second until the job is on its way out."""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    received = stopping = False  # plain flags: a handler must not take a lock it may have interrupted
+    ours = [signum for signum, untouched in STOP_SIGNALS.items() if signal.getsignal(signum) == untouched]
+    received = None  # the signal that came; plain flags: a handler must not take a lock it may have interrupted
+    stopping = False
     done = threading.Event()
 
     def interrupt(signum, frame):
         nonlocal received
-        received = True
-        if not stopping and not isinstance(sys.exc_info()[1], Terminated):  # not again in an except/finally on the way out
-            raise Terminated()
+        received = received or signum
+        if not stopping and not isinstance(sys.exc_info()[1], Stopped):  # not again in an except/finally on the way out
+            raise Stopped(received)
 
     def repeat():
         while not done.wait(1.0):
             if received:
-                _thread.interrupt_main(signal.SIGTERM)
+                _thread.interrupt_main(received)
 
-    repeater = threading.Thread(target=repeat, name="sigterm-repeat", daemon=True)
+    repeater = threading.Thread(target=repeat, name="stop-signal-repeat", daemon=True)
     repeater.start()
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    previous = {signum: signal.signal(signum, interrupt) for signum in ours}
     try:
         yield
     finally:
         stopping = True  # first: a repeat that lands from here on raises nothing
         done.set()
         repeater.join()
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def skip_if_complete(cfg, out_dir: Path) -> dict | None:

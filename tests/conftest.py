@@ -1,6 +1,7 @@
 """Shared fixtures: the command line run as a user runs it, on the bundled sample."""
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -33,6 +34,16 @@ def cli_env(cache_dir: Path) -> dict:
     env = {**os.environ, "IMDB_RNN_CACHE": str(cache_dir)}
     env.pop("IMDB_RNN_DATA", None)
     return env
+
+
+@pytest.fixture
+def ctrl_c_reaches_children():
+    """A shell that runs the tests in the background ignores SIGINT, and a command inherits that (Python
+    then leaves Ctrl-C ignored too); a terminal's job does not. A command started under this fixture gets
+    SIGINT as at a terminal: a handler of the test's own is reset to the default when the command starts."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -358,9 +359,12 @@ def test_a_search_state_cut_off_by_a_kill_says_what_to_delete(run_cli, tmp_path)
     assert not (tmp_path / "job" / "model.keras").exists() and not (tmp_path / "job" / "predictions.csv").exists()
 
 
-def test_sigterm_during_training_records_an_interrupted_job(cache_dir, tmp_path):
-    """`kill` (SIGTERM; also docker stop, a scheduler's time limit) once the first epoch is saved: the job
-    says so in one line, exits 143, and its metrics.json says interrupted instead of running forever."""
+@pytest.mark.usefixtures("ctrl_c_reaches_children")
+@pytest.mark.parametrize(("signum", "name"), [(signal.SIGTERM, "SIGTERM"), (signal.SIGINT, "Ctrl-C")])
+def test_a_stop_signal_during_training_records_an_interrupted_job(cache_dir, tmp_path, signum, name):
+    """`kill` (SIGTERM; also docker stop, a scheduler's time limit) or Ctrl-C once the first epoch is saved:
+    the job says so in one line, exits 128 + the signal's number, and its metrics.json says interrupted
+    instead of running forever."""
     out = tmp_path / "job"
     args = [sys.executable, "-m", "imdb_rnn", *TINY, "train.epochs=500", "train.patience=500", f"hydra.run.dir={out}"]
     env = cli_env(cache_dir)
@@ -373,17 +377,18 @@ def test_sigterm_during_training_records_an_interrupted_job(cache_dir, tmp_path)
                 assert proc.poll() is None, f"the job ended before it could be stopped: {log.read_text()[-3000:]}"
                 assert time.monotonic() < deadline, "timed out waiting for the first epoch"
                 time.sleep(0.1)
-            proc.terminate()
+            proc.send_signal(signum)
             proc.wait(timeout=120)
         finally:
             if proc.poll() is None:
                 proc.kill()
     stderr = log.read_text()
-    assert proc.returncode == 143, stderr[-3000:]
+    assert proc.returncode == 128 + signum, stderr[-3000:]
     assert "Traceback" not in stderr
-    assert stderr.strip().splitlines()[-1].startswith("imdb_rnn: error: stopped by SIGTERM: run the same command again")
+    assert stderr.strip().splitlines()[-1].startswith(f"imdb_rnn: error: stopped by {name}: run the same command again")
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["status"] == "interrupted" and "SIGTERM" in metrics["error"]
+    assert metrics["status"] == "interrupted" and name in metrics["error"]
+    assert "Traceback" not in (out / "imdb_rnn.log").read_text()  # a stop on purpose is not a crash
     assert not (out / "model.keras").exists() and not (out / "predictions.csv").exists()
 
 

@@ -1,5 +1,5 @@
-"""How a job stops short, in process and fast: a diverged loss, a SIGTERM that a library swallows, and a
-kill during a checkpoint save (the end-to-end SIGTERM job is in test_job.py)."""
+"""How a job stops short, in process and fast: a diverged loss, a SIGTERM or Ctrl-C that a library swallows,
+and a kill during a checkpoint save (the end-to-end stopped jobs are in test_job.py)."""
 
 import os
 import signal
@@ -32,30 +32,48 @@ def test_a_diverged_loss_stops_training_with_one_error_and_keeps_the_history(tmp
     assert len(history) == 1 and history["loss"].isna().all()  # stopped in the first epoch, which is kept
 
 
-def test_a_sigterm_that_a_library_swallows_is_raised_again():
-    """Keras' model.save has a bare `except:`: a SIGTERM whose exception lands there is swallowed, and the
-    job trained on until CI's wait ran out. The job must still stop, and not be stopped again in the
-    cleanup on its way out (what writes metrics.json)."""
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_signal_that_a_library_swallows_is_raised_again(signum):
+    """Keras' model.save has a bare `except:`: a SIGTERM or Ctrl-C whose exception lands there is swallowed,
+    and the job trained on (until CI's wait ran out, or the user pressed Ctrl-C again). The job must still
+    stop, and not be stopped again in the cleanup on its way out (what writes metrics.json)."""
     assert threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)  # as in a job: nothing else handles SIGTERM
+    previous = signal.signal(signum, cli.STOP_SIGNALS[signum])  # as in a job: nothing else handles the signal
     cleaned_up = False
     try:
-        with pytest.raises(cli.Terminated), cli.sigterm_interrupts():
+        with pytest.raises(cli.Stopped) as stopped, cli.stop_signals_raise():
             try:
-                os.kill(os.getpid(), signal.SIGTERM)
+                os.kill(os.getpid(), signum)
                 time.sleep(1)  # the handler raises here
             except BaseException:  # noqa: BLE001, S110 - what a bare except does
                 pass
             started = time.monotonic()
             try:
-                while time.monotonic() - started < 10:  # "training on": Terminated must come again within it
+                while time.monotonic() - started < 10:  # "training on": Stopped must come again within it
                     time.sleep(0.01)
             finally:
                 time.sleep(2.5)  # cleanup on the way out, longer than the repeats' interval
                 cleaned_up = True
-        assert time.monotonic() - started < 2.5 + 2, "the swallowed SIGTERM was not raised again within a second or so"
-        assert cleaned_up
-        assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+        assert time.monotonic() - started < 2.5 + 2, "the swallowed signal was not raised again within a second or so"
+        assert cleaned_up and stopped.value.signum == signum
+        assert signal.getsignal(signum) == cli.STOP_SIGNALS[signum]
+    finally:
+        signal.signal(signum, previous)
+
+
+def test_a_signal_that_has_a_handler_of_its_own_is_left_to_it():
+    """submitit's SIGTERM handler requeues the job on a cluster; a job must not take it over."""
+    def requeue(signum, frame):
+        requeued.append(signum)
+
+    requeued = []
+    previous = signal.signal(signal.SIGTERM, requeue)
+    try:
+        with cli.stop_signals_raise():
+            assert signal.getsignal(signal.SIGTERM) is requeue
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.1)
+        assert requeued == [signal.SIGTERM] and signal.getsignal(signal.SIGTERM) is requeue
     finally:
         signal.signal(signal.SIGTERM, previous)
 
@@ -75,11 +93,11 @@ def test_a_kill_during_a_checkpoint_save_keeps_the_last_whole_checkpoint(tmp_pat
     def killed_mid_save(filepath, *args, **kwargs):
         with open(filepath, "wb") as f:
             f.write(b"PK\x03\x04 the first bytes of a zip")
-        raise cli.Terminated()
+        raise cli.Stopped(signal.SIGTERM)
 
     model.set_weights([weights + 1 for weights in saved])
     monkeypatch.setattr(model, "save", killed_mid_save)
-    with pytest.raises(cli.Terminated):
+    with pytest.raises(cli.Stopped):
         checkpoint.on_epoch_end(2, {"val_loss": 0.4})
     assert os.listdir(path.parent) == ["best.keras"]
     for kept, weights in zip(keras.models.load_model(path, compile=False).get_weights(), saved, strict=True):
