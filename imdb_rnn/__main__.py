@@ -12,11 +12,13 @@ In a sweep, each job dir is named arch_bucket plus the other overrides that vary
 (experiment=quick, data.path=/some/where) would only repeat in every name (and a path's "/" would
 nest dirs), so they are added to hydra's exclude_keys here, where the command line is known.
 
-Exit status: 1 when any job of a sweep did not complete (cli.SweepSummary lists them on stderr).
+Exit status: 1 when any job of a sweep did not complete (cli.SweepSummary lists them on stderr);
+130 when Ctrl-C stopped it.
 """
 
 import os
 import re
+import signal
 import sys
 from pathlib import Path
 
@@ -178,7 +180,11 @@ def run() -> None:
     sys.argv[1:] = exclude_fixed_overrides(sys.argv[1:], conf_dir)
     from imdb_rnn import cli
 
-    cli.main()
+    try:
+        cli.main()
+    except KeyboardInterrupt:  # Ctrl-C reached a sweep's launcher (joblib's): its jobs stop with it
+        print(f"imdb_rnn: error: {cli.Stopped(signal.SIGINT)}", file=sys.stderr)
+        sys.exit(130)
     if cli.sweep_failures:  # listed on stderr by cli.SweepSummary
         sys.exit(1)
 

@@ -178,3 +178,39 @@ def test_parallel_sweep_with_joblib(run_cli, tmp_path):
         m = metrics(sweep_dir / name)
         assert m["status"] == "complete" and m["seed"] == seed
     assert json.loads((sweep_dir / "sweep_summary.json").read_text())["n_complete"] == 2
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("ctrl_c_reaches_children")
+def test_ctrl_c_stops_a_parallel_sweep_in_one_line(cache_dir, tmp_path):
+    """Ctrl-C at a terminal reaches the launcher and its joblib workers at once: the sweep ends with exit
+    status 130, one line saying how to go on (no traceback), and the summary of both jobs."""
+    sweep_dir = tmp_path / "sweep"
+    args = [
+        sys.executable, "-m", "imdb_rnn", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+        "threads.intra_op=1", "threads.inter_op=1", "arch=gru", "bucket=130_175", "seed=1,2", *SWEEP_TINY,
+        "train.epochs=500", "train.patience=500", f"hydra.sweep.dir={sweep_dir}",
+    ]
+    log = tmp_path / "sweep.log"
+    with log.open("w") as output:
+        proc = subprocess.Popen(args, cwd=REPO, env=cli_env(cache_dir), stdout=output, stderr=subprocess.STDOUT,
+                                start_new_session=True)  # its own process group, as a terminal's job is
+        try:
+            deadline = time.monotonic() + 300
+            while not any(sweep_dir.glob("*/checkpoints/best.keras")):
+                assert proc.poll() is None, f"the sweep ended before it could be stopped: {log.read_text()[-3000:]}"
+                assert time.monotonic() < deadline, "timed out waiting for the first epoch"
+                time.sleep(0.1)
+            os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole foreground group
+            proc.wait(timeout=120)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+    text = log.read_text()
+    assert proc.returncode == 130, text[-3000:]
+    assert "Traceback" not in text
+    assert "imdb_rnn: error: stopped by Ctrl-C: run the same command again" in text
+    summary = json.loads((sweep_dir / "sweep_summary.json").read_text())
+    assert (summary["n_jobs"], summary["n_complete"]) == (2, 0)
+    for job in ("gru_130_175,seed=1", "gru_130_175,seed=2"):  # interrupted, or ended by joblib before it could say so
+        assert metrics(sweep_dir / job)["status"] in ("interrupted", "running")
