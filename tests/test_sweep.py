@@ -191,13 +191,14 @@ def test_ctrl_c_stops_a_parallel_sweep_in_one_line(cache_dir, tmp_path):
         "threads.intra_op=1", "threads.inter_op=1", "arch=gru", "bucket=130_175", "seed=1,2", *SWEEP_TINY,
         "train.epochs=500", "train.patience=500", f"hydra.sweep.dir={sweep_dir}",
     ]
+    jobs = [sweep_dir / "gru_130_175,seed=1", sweep_dir / "gru_130_175,seed=2"]
     log = tmp_path / "sweep.log"
     with log.open("w") as output:
         proc = subprocess.Popen(args, cwd=REPO, env=cli_env(cache_dir), stdout=output, stderr=subprocess.STDOUT,
                                 start_new_session=True)  # its own process group, as a terminal's job is
         try:
             deadline = time.monotonic() + 300
-            while not any(sweep_dir.glob("*/checkpoints/best.keras")):
+            while not (all(metrics_or_none(job) for job in jobs) and any(sweep_dir.glob("*/checkpoints/best.keras"))):
                 assert proc.poll() is None, f"the sweep ended before it could be stopped: {log.read_text()[-3000:]}"
                 assert time.monotonic() < deadline, "timed out waiting for the first epoch"
                 time.sleep(0.1)
@@ -212,5 +213,5 @@ def test_ctrl_c_stops_a_parallel_sweep_in_one_line(cache_dir, tmp_path):
     assert "imdb_rnn: error: stopped by Ctrl-C: run the same command again" in text
     summary = json.loads((sweep_dir / "sweep_summary.json").read_text())
     assert (summary["n_jobs"], summary["n_complete"]) == (2, 0)
-    for job in ("gru_130_175,seed=1", "gru_130_175,seed=2"):  # interrupted, or ended by joblib before it could say so
-        assert metrics(sweep_dir / job)["status"] in ("interrupted", "running")
+    for job in jobs:  # interrupted, or ended by joblib before it could say so
+        assert metrics(job)["status"] in ("interrupted", "running")
