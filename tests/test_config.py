@@ -3,6 +3,7 @@
 
 import pytest
 from hydra import compose, initialize_config_dir
+from hydra.types import RunMode
 from omegaconf import OmegaConf
 
 import imdb_rnn  # noqa: F401  (registers the bucket_name resolver)
@@ -190,6 +191,32 @@ def test_experiments_set_what_they_promise():
     assert (one_bucket.bucket.name, one_bucket.data.train_scope, one_bucket.arch.head) == ("0_129", "bucket", "max")
     assert (one_bucket.arch.cell, one_bucket.arch.embedding_dropout, one_bucket.arch.num_layers) == ("gru", 0, 1)
     assert compose_cfg("experiment=best_gru_bucket").bucket.name == "130_175"  # never bucket all
+
+
+# The sweeps behind the README's best bucket-only figures: their archs and, on top of
+# experiment=best_gru_bucket, the settings the README's commands give for that bucket.
+BEST_BUCKET_SWEEPS = {
+    "best_0_129": ("gru,lstm,rnn", ["arch.ema_momentum=0.99", "arch.word_dropout=0.2", "arch.adversarial=0.025",
+                                    "arch.virtual_adversarial=0.1", "data.vocab_size=10000"]),
+    "best_130_175": ("gru,lstm,rnn", ["arch.ema_momentum=0.99", "arch.word_dropout=0.2", "arch.adversarial=0.025"]),
+    "best_176_284": ("gru,lstm,rnn", ["arch.ema_momentum=0.99", "arch.word_dropout=0.2", "data.vocab_size=10000"]),
+    "best_285_597": ("gru,lstm", ["arch.ema_momentum=0.99"]),
+}
+
+
+@pytest.mark.parametrize("sweep", sorted(BEST_BUCKET_SWEEPS))
+def test_a_best_bucket_sweep_runs_the_recipe_its_figure_came_from(sweep):
+    archs, recipe = BEST_BUCKET_SWEEPS[sweep]
+    bucket = sweep.removeprefix("best_")
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        hydra_cfg = compose(config_name="config", overrides=[f"sweep={sweep}"], return_hydra_config=True).hydra
+    assert hydra_cfg.mode == RunMode.MULTIRUN
+    assert dict(hydra_cfg.sweeper.params) == {"arch": archs, "bucket": f"'{bucket}'", "seed": "42,1,2,3,4"}
+    for arch in archs.split(","):  # each job the sweep runs is the README's command for that arch
+        job = compose_cfg(f"sweep={sweep}", f"arch={arch}", f"bucket={bucket}", "seed=3")
+        spelled_out = compose_cfg("experiment=best_gru_bucket", *recipe, f"arch={arch}", f"bucket={bucket}", "seed=3")
+        assert job == spelled_out
+        assert job.arch.cell == arch and job.bucket.name == bucket and job.data.train_scope == "bucket"
 
 
 def test_data_path_comes_from_the_environment(monkeypatch):
