@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,16 @@ def cli_env(cache_dir: Path) -> dict:
     env = {**os.environ, "IMDB_RNN_CACHE": str(cache_dir)}
     env.pop("IMDB_RNN_DATA", None)
     return env
+
+
+def wait_for(ready, proc: subprocess.Popen, log: Path, what: str, timeout: float = 300) -> None:
+    """Poll until ready() is true while `proc` runs (its output going to `log`): fail, with the log's
+    tail, if it ends first, or when `timeout` seconds pass. Then a test can stop it at that point."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert proc.poll() is None, f"it ended while the test waited for {what}: {log.read_text()[-3000:]}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import keras
 import numpy as np
@@ -15,7 +14,7 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import REPO, TINY, cli_env
+from conftest import REPO, TINY, cli_env, wait_for
 from imdb_rnn import data
 
 pytestmark = pytest.mark.slow
@@ -372,11 +371,7 @@ def test_a_stop_signal_during_training_records_an_interrupted_job(cache_dir, tmp
     with log.open("w") as stderr_file:
         proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=stderr_file)
         try:
-            deadline = time.monotonic() + 300
-            while not (out / "checkpoints" / "best.keras").exists():
-                assert proc.poll() is None, f"the job ended before it could be stopped: {log.read_text()[-3000:]}"
-                assert time.monotonic() < deadline, "timed out waiting for the first epoch"
-                time.sleep(0.1)
+            wait_for((out / "checkpoints" / "best.keras").exists, proc, log, "the first epoch's checkpoint")
             proc.send_signal(signum)
             proc.wait(timeout=120)
         finally:

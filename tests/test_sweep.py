@@ -6,12 +6,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import CONF_DIR, REPO, SWEEP_TINY, cli_env
+from conftest import CONF_DIR, REPO, SWEEP_TINY, cli_env, wait_for
 from omegaconf import OmegaConf
 
 from imdb_rnn.__main__ import exclude_fixed_overrides
@@ -98,12 +97,9 @@ def test_killed_sweep_resumes_where_it_stopped(cache_dir, tmp_path):
     log = (tmp_path / "first.log").open("w")
     proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        deadline = time.monotonic() + 600
-        while not ((metrics_or_none(first) or {}).get("status") == "complete"
-                   and any((second / "tuner" / "search").glob("tuner*.json"))):  # a trial of job 2 has ended
-            assert proc.poll() is None, f"the sweep ended before it could be killed: {(tmp_path / 'first.log').read_text()[-3000:]}"
-            assert time.monotonic() < deadline, "timed out waiting for the sweep"
-            time.sleep(0.1)
+        wait_for(lambda: (metrics_or_none(first) or {}).get("status") == "complete"
+                 and any((second / "tuner" / "search").glob("tuner*.json")),  # a trial of job 2 has ended
+                 proc, tmp_path / "first.log", "job 1 to complete and job 2's first trial", timeout=600)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=60)
     finally:
@@ -197,11 +193,8 @@ def test_ctrl_c_stops_a_parallel_sweep_in_one_line(cache_dir, tmp_path):
         proc = subprocess.Popen(args, cwd=REPO, env=cli_env(cache_dir), stdout=output, stderr=subprocess.STDOUT,
                                 start_new_session=True)  # its own process group, as a terminal's job is
         try:
-            deadline = time.monotonic() + 300
-            while not (all(metrics_or_none(job) for job in jobs) and any(sweep_dir.glob("*/checkpoints/best.keras"))):
-                assert proc.poll() is None, f"the sweep ended before it could be stopped: {log.read_text()[-3000:]}"
-                assert time.monotonic() < deadline, "timed out waiting for the first epoch"
-                time.sleep(0.1)
+            wait_for(lambda: all(metrics_or_none(job) for job in jobs) and any(sweep_dir.glob("*/checkpoints/best.keras")),
+                     proc, log, "both jobs to start and one to save its first epoch")
             os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole foreground group
             proc.wait(timeout=120)
         finally:
