@@ -18,8 +18,9 @@ from omegaconf import OmegaConf
 from imdb_rnn import artifacts, job_config
 
 ARCH_ORDER = ["rnn", "lstm", "gru", "tfidf_lr"]  # the linear baseline last: the line to beat
-# Overrides that never tell cells apart beyond arch and bucket (they are the cell, or the grid).
-CELL_KEYS = {"arch", "bucket", "bucket.min_len", "bucket.max_len", "bucket.index", "bucket.n_buckets", "sweep"}
+# Overrides that never tell cells apart beyond arch and bucket (they are the cell). Not `sweep`: a sweep
+# config may hold a recipe (sweep=best_0_129), and a sweep shared by every job compared drops out anyway.
+CELL_KEYS = {"arch", "bucket", "bucket.min_len", "bucket.max_len", "bucket.index", "bucket.n_buckets"}
 # Overrides that do not change what a job learns (where files are, threads, verbosity, and the job
 # whose choice a refit took over: the same figures as choosing again).
 NEUTRAL_KEYS = {"data.cache_dir", "threads.intra_op", "threads.inter_op", "keras_verbose", "train.refit_from"}

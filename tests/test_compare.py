@@ -201,7 +201,7 @@ def test_variants_follow_the_settings_not_their_spelling(tmp_path, capsys):
     """One recipe spelled two ways is one cell; two recipes spelled alike (a default changed between
     them) are two, told apart by the setting that differs; a setting an older job's config lacks is
     read as its default (data.keep=last: no difference; arch.adversarial=0.05: one), and one that only
-    the jobs of another arch lack is no difference."""
+    the jobs of another arch lack is no difference. A sweep config with a recipe of its own is named."""
     averaged = {"arch": {"ema_momentum": 0.99}}
     make_job(tmp_path / "a1", "gru", (0, 129), 0.70, overrides=["experiment=best_gru", "seed=1"], seed=1, settings=averaged)
     make_job(tmp_path / "a2", "gru", (0, 129), 0.72, overrides=["experiment=best_gru", "seed=2", "train.refit_from=/jobs/a2"],
@@ -218,6 +218,11 @@ def test_variants_follow_the_settings_not_their_spelling(tmp_path, capsys):
              "train.refit_from=/jobs/b,seed=${seed}"], settings=averaged)  # an override as typed, interpolation and all
     baseline = make_job(tmp_path / "e1", "tfidf_lr", (0, 129), 0.85)
     (baseline / "config.yaml").write_text("arch:\n  name: tfidf_lr\n  C: 4\nseed: 0\n")  # no ema_momentum: not a GRU
+    swept = make_job(tmp_path / "s1", "gru", (0, 129), 0.88, overrides=["sweep=best_0_129", "seed=7"], seed=7,
+                     settings={"arch": {"ema_momentum": 0.99, "word_dropout": 0.2}})  # a sweep config's own recipe
+    config = OmegaConf.load(swept / "config.yaml")
+    config.pop("sweep")  # a group of _global_ settings: a job's config.yaml has no `sweep` key
+    OmegaConf.save(config, swept / "config.yaml")
     assert compare.main([str(tmp_path), "-o", str(tmp_path / "cmp")]) == 0
     table = pd.read_csv(tmp_path / "cmp" / "results.csv", keep_default_na=False)
     variant = dict(zip(table["job_dir"].map(lambda d: Path(d).name), table["variant"]))
@@ -225,12 +230,12 @@ def test_variants_follow_the_settings_not_their_spelling(tmp_path, capsys):
     assert variant == {"a1": f"{recipe} [arch.ema_momentum=0.99]", "a2": f"{recipe} [arch.ema_momentum=0.99]",
                        "a3": f"{recipe} [arch.ema_momentum=0.99]", "b1": f"{recipe} [arch.ema_momentum=null]",
                        "c1": f"{recipe} tuner=none", "d1": recipe, "e1": "", "f1": f"{recipe} train.refit=true",
-                       "g1": f"arch.adversarial=0.05 {recipe}"}
+                       "g1": f"arch.adversarial=0.05 {recipe}", "s1": "sweep=best_0_129"}
     rows = [line.split() for line in capsys.readouterr().out.split("Seed ensembles")[0].splitlines() if line.startswith(("gru", "tfidf"))]
     assert {" ".join(r[:-1]): r[-1] for r in rows} == {
         f"gru {recipe} [arch.ema_momentum=0.99]": "72.0±2.0", f"gru {recipe} [arch.ema_momentum=null]": "60.0",
         f"gru {recipe} tuner=none": "90.0*", f"gru {recipe} train.refit=true": "65.0", "tfidf_lr": "85.0",
-        f"gru arch.adversarial=0.05 {recipe}": "80.0"}
+        f"gru arch.adversarial=0.05 {recipe}": "80.0", "gru sweep=best_0_129": "88.0"}
 
 
 def test_one_data_file_typed_two_ways_is_one_cell(tmp_path, capsys):
