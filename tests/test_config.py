@@ -219,6 +219,28 @@ def test_a_best_bucket_sweep_runs_the_recipe_its_figure_came_from(sweep):
         assert job.arch.cell == arch and job.bucket.name == bucket and job.data.train_scope == "bucket"
 
 
+
+# 598_2494's cells differ in how a review is read: one experiment config each, and the README's command for it.
+BEST_598_2494_CELLS = {
+    "best_gru_bucket": [],
+    "best_gru_bucket_window_200": ["data.max_len=null", "data.window=200"],
+    "best_gru_bucket_window_400": ["data.max_len=null", "data.window=400"],
+    "best_lstm_bucket_window_200": ["data.max_len=null", "data.window=200", "arch=lstm"],
+}
+
+
+def test_the_best_598_2494_sweep_runs_the_four_cells_its_figure_came_from():
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        hydra_cfg = compose(config_name="config", overrides=["sweep=best_598_2494"], return_hydra_config=True).hydra
+    assert dict(hydra_cfg.sweeper.params) == {"experiment": ",".join(BEST_598_2494_CELLS), "bucket": "'598_2494'",
+                                              "seed": "42,1,2,3,4,5,6,7,8,9"}
+    readings = set()
+    for experiment, recipe in BEST_598_2494_CELLS.items():
+        job = compose_cfg("sweep=best_598_2494", f"experiment={experiment}", "bucket=598_2494", "seed=3")
+        assert job == compose_cfg("experiment=best_gru_bucket", *recipe, "bucket=598_2494", "seed=3")
+        readings.add((job.arch.cell, job.data.max_len, job.data.window))
+    assert readings == {("gru", 800, None), ("gru", None, 200), ("gru", None, 400), ("lstm", None, 200)}
+
 def test_data_path_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("IMDB_RNN_DATA", "/somewhere/aclImdb_v1.tar.gz")
     assert compose_cfg().data.path == "/somewhere/aclImdb_v1.tar.gz"
