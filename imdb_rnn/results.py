@@ -194,9 +194,11 @@ def variants(jobs: list[Path], archs: list, sources: list) -> list[str]:
     jobs of one arch with the same settings share one spelling, the one most of them used, however
     each was spelled (`experiment=best_gru` and `experiment=best_gru arch.ema_momentum=0.99` are one
     recipe); jobs spelled alike whose settings differ (a default changed between them) get the
-    settings that differ added, "experiment=best_gru [arch.ema_momentum=null]"."""
+    settings that differ added, "experiment=best_gru [arch.ema_momentum=null]". data.path is spelled as
+    the file the job read, so that one file typed two ways drops out when every job read it."""
     ignored = CELL_KEYS | NEUTRAL_KEYS | REPEAT_KEYS
-    overrides = [{o for o in _overrides(job) if _override_key(o) not in ignored} for job in jobs]
+    overrides = [{_as_read(o, job, source) for o in _overrides(job) if _override_key(o) not in ignored}
+                 for job, source in zip(jobs, sources)]
     common = set.intersection(*overrides) if overrides else set()
     spelled = [" ".join(sorted(own - common)) for own in overrides]
     recipes = _recipes(jobs, archs, sources)
@@ -247,6 +249,15 @@ def _recipes(jobs: list[Path], archs: list, sources: list) -> list[tuple | None]
             shared[arch] = shared[arch] & set(f) if arch in shared else set(f)
     keep = {arch: {k for k in keys if not job_config.under(k, CONFIG_IGNORED)} for arch, keys in shared.items()}
     return [None if f is None else tuple(sorted((k, json.dumps(f[k])) for k in keep[arch])) for arch, f in zip(archs, flat)]
+
+
+def _as_read(override: str, job_dir: Path, source: str | None) -> str:
+    """An override as the job read it: data.path=<the file> (../shared/x and /work/shared/x are one); as
+    typed for any other key, and for data.path=null (the download, as _recipes reads it)."""
+    key, _, value = override.partition("=")
+    if key.lstrip("+~") != "data.path" or value in ("null", ""):
+        return override
+    return f"data.path={source or _resolved_path(job_dir, value)}"
 
 
 def _resolved_path(job_dir: Path, path: str) -> str:

@@ -240,16 +240,27 @@ def test_variants_follow_the_settings_not_their_spelling(tmp_path, capsys):
 
 def test_one_data_file_typed_two_ways_is_one_cell(tmp_path, capsys):
     """data.path is read as the file the job read (metrics.json's data_source, resolved): a relative and an
-    absolute path to one archive pool into one cell; another archive is another cell."""
-    for name, typed, source, seed, acc in (("a", "../shared/imdb.tar.gz", "/work/shared/imdb.tar.gz", 1, 0.70),
-                                           ("b", "/work/shared/imdb.tar.gz", "/work/shared/imdb.tar.gz", 2, 0.72),
-                                           ("c", "/work/mine/imdb.tar.gz", "/work/mine/imdb.tar.gz", 3, 0.90)):
-        job = make_job(tmp_path / name, "gru", (0, 129), acc, overrides=[f"data.path={typed}", f"seed={seed}"], seed=seed)
+    absolute path to one archive pool into one cell, named by that file; another archive is another cell.
+    When every job read one file, however typed, the file names no cell."""
+    for name, typed, source, seed, acc, more in (
+            ("a", "../shared/imdb.tar.gz", "/work/shared/imdb.tar.gz", 1, 0.70, []),
+            ("b", "/work/shared/imdb.tar.gz", "/work/shared/imdb.tar.gz", 2, 0.72, []),
+            ("c", "/work/mine/imdb.tar.gz", "/work/mine/imdb.tar.gz", 3, 0.90, []),
+            ("d", "../shared/imdb.tar.gz", "/work/shared/imdb.tar.gz", 4, 0.80, ["tuner=none"])):
+        job = make_job(tmp_path / ("mixed" if name != "d" else "") / name, "gru", (0, 129), acc,
+                       overrides=[f"data.path={typed}", f"seed={seed}", *more], seed=seed)
         metrics = json.loads((job / "metrics.json").read_text())
         (job / "metrics.json").write_text(json.dumps({**metrics, "data_source": source}))
-    assert compare.main([str(tmp_path), "-o", str(tmp_path / "cmp")]) == 0
-    rows = [line.split() for line in capsys.readouterr().out.split("Seed ensembles")[0].splitlines() if line.startswith("gru")]
-    assert sorted(r[-1] for r in rows) == ["71.0±1.4", "90.0*"]
+
+    def cells(*paths):
+        assert compare.main([*map(str, paths), "-o", str(tmp_path / "cmp")]) == 0
+        rows = capsys.readouterr().out.split("Seed ensembles")[0].splitlines()
+        return dict(line.rsplit(maxsplit=1) for line in rows if line.startswith("gru"))
+
+    assert {label.strip(): cell for label, cell in cells(tmp_path / "mixed").items()} == {
+        "gru data.path=/work/shared/imdb.tar.gz": "71.0±1.4", "gru data.path=/work/mine/imdb.tar.gz": "90.0*"}
+    assert {label.strip(): cell for label, cell in cells(tmp_path / "mixed" / "a", tmp_path / "mixed" / "b", tmp_path / "d").items()} == {
+        "gru": "71.0±1.4", "gru tuner=none": "80.0*"}
 
 
 def test_a_job_that_has_not_finished_stays_in_its_cell(tmp_path, capsys):
