@@ -219,7 +219,6 @@ def test_a_best_bucket_sweep_runs_the_recipe_its_figure_came_from(sweep):
         assert job.arch.cell == arch and job.bucket.name == bucket and job.data.train_scope == "bucket"
 
 
-
 # 598_2494's cells differ in how a review is read: one experiment config each, and the README's command for it.
 BEST_598_2494_CELLS = {
     "best_gru_bucket": [],
@@ -240,6 +239,7 @@ def test_the_best_598_2494_sweep_runs_the_four_cells_its_figure_came_from():
         assert job == compose_cfg("experiment=best_gru_bucket", *recipe, "bucket=598_2494", "seed=3")
         readings.add((job.arch.cell, job.data.max_len, job.data.window))
     assert readings == {("gru", 800, None), ("gru", None, 200), ("gru", None, 400), ("lstm", None, 200)}
+
 
 def test_data_path_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("IMDB_RNN_DATA", "/somewhere/aclImdb_v1.tar.gz")
