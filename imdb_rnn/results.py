@@ -254,8 +254,8 @@ def _recipes(jobs: list[Path], archs: list, sources: list) -> list[tuple | None]
 def _as_read(override: str, job_dir: Path, source: str | None) -> str:
     """An override as the job read it: data.path=<the file> (../shared/x and /work/shared/x are one); as
     typed for any other key, and for data.path=null (the download, as _recipes reads it)."""
-    key, _, value = override.partition("=")
-    if key.lstrip("+~") != "data.path" or value in ("null", ""):
+    value = override.partition("=")[2]
+    if _override_key(override) != "data.path" or value in ("null", ""):
         return override
     return f"data.path={source or _resolved_path(job_dir, value)}"
 

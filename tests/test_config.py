@@ -22,6 +22,12 @@ def compose_cfg(*overrides):
         return compose(config_name="config", overrides=quote_group_options(list(overrides), GROUPS))
 
 
+def compose_hydra_cfg(*overrides):
+    """Hydra's own config (mode, sweeper, ...) as the command would compose it."""
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides), return_hydra_config=True).hydra
+
+
 def test_public_group_options_exist():
     assert GROUPS["arch"] == ["gru", "lstm", "rnn", "tfidf_lr"]
     assert set(CLASSIC_BUCKETS + ["all", "quantile"]) <= set(GROUPS["bucket"])
@@ -208,8 +214,7 @@ BEST_BUCKET_SWEEPS = {
 def test_a_best_bucket_sweep_runs_the_recipe_its_figure_came_from(sweep):
     archs, recipe = BEST_BUCKET_SWEEPS[sweep]
     bucket = sweep.removeprefix("best_")
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        hydra_cfg = compose(config_name="config", overrides=[f"sweep={sweep}"], return_hydra_config=True).hydra
+    hydra_cfg = compose_hydra_cfg(f"sweep={sweep}")
     assert hydra_cfg.mode == RunMode.MULTIRUN
     assert dict(hydra_cfg.sweeper.params) == {"arch": archs, "bucket": f"'{bucket}'", "seed": "42,1,2,3,4"}
     for arch in archs.split(","):  # each job the sweep runs is the README's command for that arch
@@ -229,8 +234,7 @@ BEST_598_2494_CELLS = {
 
 
 def test_the_best_598_2494_sweep_runs_the_four_cells_its_figure_came_from():
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        hydra_cfg = compose(config_name="config", overrides=["sweep=best_598_2494"], return_hydra_config=True).hydra
+    hydra_cfg = compose_hydra_cfg("sweep=best_598_2494")
     assert dict(hydra_cfg.sweeper.params) == {"experiment": ",".join(BEST_598_2494_CELLS), "bucket": "'598_2494'",
                                               "seed": "42,1,2,3,4,5,6,7,8,9"}
     readings = set()
