@@ -77,6 +77,17 @@ TUNER_RULES = {
     "hyperband_iterations": (_positive_int, "use a positive integer (Keras Tuner reads 0 as no limit)"),
     "patience": (_is_count, "use an integer >= 0 (epochs without improvement before a trial stops)"),
 }
+# pretrain=lm's language model (conf/pretrain/lm.yaml).
+PRETRAIN_RULES = {
+    "epochs": (_positive_int, "use a positive integer (passes over the text)"),
+    "units": (_positive_int, "use a positive integer"),
+    "predict_words": (_positive_int, "use a positive integer (how many of the most frequent words it predicts)"),
+    "chunk": (_positive_int, "use a positive integer (tokens per training sequence)"),
+    "batch_size": (_positive_int, "use a positive integer"),
+    "learning_rate": (_positive_number, "use a positive number"),
+    "dropout": (_dropout, "use a number in [0, 1)"),
+    "seed": (_is_count, "use an integer >= 0"),
+}
 TUNER_KEYS = {
     "hyperband": ("objective", "max_epochs", "factor", "hyperband_iterations", "patience"),
     "random": ("objective", "max_trials", "epochs", "patience"),
@@ -141,6 +152,26 @@ def check_config(cfg) -> None:
     if not (OmegaConf.is_list(ranges) and all(_is_length_range(r) for r in ranges)):
         raise UserError(f"test_by_length={ranges!r}: use a list of [min_len, max_len] token ranges, e.g. [[0, 129], [130, 175]], or []")
     check_bucket(cfg.bucket)
+    check_pretrain(cfg)
+
+
+def check_pretrain(cfg) -> None:
+    p = cfg.pretrain
+    if p.name not in ("none", "lm"):
+        raise UserError(f"pretrain.name={p.name!r}: use pretrain=none or pretrain=lm")
+    if p.name == "none" or cfg.arch.cell == LINEAR:  # the baseline has no word vectors to start (job.py logs it)
+        return
+    if "epochs" not in p:
+        raise UserError("pretrain.name=lm leaves out the language model's settings: choose it as pretrain=lm")
+    for key, (ok, rule) in PRETRAIN_RULES.items():
+        if not ok(p[key]):
+            raise UserError(f"pretrain.{key}={p[key]!r}: {rule}")
+    if cfg.data.train_scope == "all":
+        raise UserError("pretrain=lm reads the training reviews outside the bucket, and with data.train_scope=all the job "
+                        "learns from all of them: use pretrain=none (or data.train_scope=bucket)")
+    if cfg.tuner.kind != "none" and "embedding_dim" in cfg.tuner.search_space:
+        raise UserError("pretrain=lm learns word vectors of arch.embedding_dim's size, which the tuner's search space varies: "
+                        "add ~tuner.search_space.embedding_dim, or use tuner=none")
 
 
 def check_bucket(cfg) -> None:

@@ -27,7 +27,7 @@ import tensorflow as tf
 from omegaconf import OmegaConf
 from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
-from imdb_rnn import UserError, artifacts, buckets, checks, data, inputs, job_config, linear, plots, tuning
+from imdb_rnn import UserError, artifacts, buckets, checks, data, inputs, job_config, linear, plots, pretrain, tuning
 from imdb_rnn.models import build_model, ema_callbacks
 
 log = logging.getLogger(__name__)
@@ -73,11 +73,21 @@ def run_job(cfg, out_dir: Path) -> dict:
         bucket.name, bucket.min_len, bucket.max_len, corpus.source, len(train), len(val), len(test), vocab_size, data_s,
     )
 
+    # --- pretrain=lm: word vectors from a language model on the other training reviews' text --------
+    t0 = time.perf_counter()
+    word_vectors, pretrained = None, None
+    if cfg.pretrain.name == "lm" and baseline:
+        log.info("%s has no word vectors; pretrain=lm does not apply to it", cfg.arch.name)
+    elif cfg.pretrain.name == "lm":
+        word_vectors, pretrained = pretrain.word_vectors(cfg, corpus, bucket, vocab_size, int(cfg.arch.embedding_dim))
+        keras.utils.set_random_seed(cfg.seed)  # the job goes on alike whether it trained the language model or read it
+    pretrain_s = time.perf_counter() - t0
+
     # --- search and retrain (recurrent), or fit (the linear baseline) -----------------------------
     if baseline:
         trained = fit_baseline(cfg, x_train, train.labels, x_val, val.labels)
     else:
-        trained = train_recurrent(cfg, out_dir, vocab_size, pad_to, x_train, train.labels, x_val, val.labels)
+        trained = train_recurrent(cfg, out_dir, vocab_size, pad_to, x_train, train.labels, x_val, val.labels, word_vectors)
         if trained.worker:  # a distributed-search worker: done; the chief's job retrains the best trial
             return finish_worker(cfg, out_dir, bucket, trained.trials, data_s, trained.tuning_s, started)
 
@@ -132,6 +142,7 @@ def run_job(cfg, out_dir: Path) -> dict:
         "epochs_run": None if history is None else len(history),
         "best_epoch": None if history is None else best_epoch(history, cfg.train.monitor),
         "refit": refit,  # train.refit: what it did; else null
+        "pretrain": pretrained,  # pretrain=lm: the language model's text, held-out losses, cache file; else null
         "vocab_size": vocab_size,
         "max_len": cfg.data.max_len,
         "keep": cfg.data.keep,
@@ -139,7 +150,8 @@ def run_job(cfg, out_dir: Path) -> dict:
         "padded_lengths": pad_to,
         "jit_compile": None if baseline else cfg.train.jit_compile,
         "data_source": corpus.source,
-        **closing_record(started, data=data_s, tuning=trained.tuning_s, training=trained.training_s, evaluation=evaluation_s),
+        **closing_record(started, data=data_s, pretrain=pretrain_s, tuning=trained.tuning_s, training=trained.training_s,
+                         evaluation=evaluation_s),
     }
     artifacts.write_json(out_dir / artifacts.METRICS, metrics)
     log.info("done in %.0f s: %s (metrics.json, report.html)", metrics["total_wall_s"], out_dir)
@@ -188,9 +200,11 @@ class Choice:
     tuning_s: float = 0.0
 
 
-def train_recurrent(cfg, out_dir: Path, vocab_size: int, pad_to: list[int], x_train, y_train, x_val, y_val) -> Trained:
+def train_recurrent(cfg, out_dir: Path, vocab_size: int, pad_to: list[int], x_train, y_train, x_val, y_val,
+                    word_vectors=None) -> Trained:
     """The model validation chooses (searched and retrained here, or taken from the job that chose it
     already: train.refit_from), then with train.refit the same settings refit on train + validation.
+    Every model it builds starts its embedding from `word_vectors` when given (pretrain=lm).
     With data.window every window of a review is a training example with the review's label (validation
     during training too), and a review's probability comes from its windows' as data.window_average says."""
     batch_size, window = cfg.train.batch_size, cfg.data.window
@@ -203,13 +217,13 @@ def train_recurrent(cfg, out_dir: Path, vocab_size: int, pad_to: list[int], x_tr
     if cfg.train.refit_from:
         choice = earlier_choice(cfg, out_dir, n_train, n_val)
     else:
-        choice = search_and_retrain(cfg, out_dir, vocab_size, pad_to, x_train, y_train, x_val, y_val)
+        choice = search_and_retrain(cfg, out_dir, vocab_size, pad_to, x_train, y_train, x_val, y_val, word_vectors)
     if choice.model is None:
         return Trained(None, None, {}, {}, choice.trials, tuning_s=choice.tuning_s, worker=True)
     selected, final, refit = choice.model, choice.model, None
     if cfg.train.refit:
         final, refit = refit_on_train_and_val(cfg, out_dir, choice.settings, vocab_size, pad_to, choice.history,
-                                              x_train + x_val, np.concatenate([y_train, y_val]))
+                                              x_train + x_val, np.concatenate([y_train, y_val]), word_vectors)
         refit["n_reviews"] = n_train + n_val  # reviews, not windows: x_train and x_val may be windows by now
         if cfg.train.refit_from:
             refit["from"] = str(refit_source(cfg))
@@ -227,7 +241,8 @@ def train_recurrent(cfg, out_dir: Path, vocab_size: int, pad_to: list[int], x_tr
     )
 
 
-def search_and_retrain(cfg, out_dir: Path, vocab_size: int, pad_to: list[int], x_train, y_train, x_val, y_val) -> Choice:
+def search_and_retrain(cfg, out_dir: Path, vocab_size: int, pad_to: list[int], x_train, y_train, x_val, y_val,
+                       word_vectors=None) -> Choice:
     """Keras Tuner search on the validation split, then the best settings retrained with early stopping."""
     batch_size = cfg.train.batch_size
     t0 = time.perf_counter()
@@ -242,7 +257,7 @@ def search_and_retrain(cfg, out_dir: Path, vocab_size: int, pad_to: list[int], x
             cfg.tuner, arch, vocab_size, inputs.train_batches(x_train, y_train, batch_size, cfg.seed, pad_to), val_ds,
             tuner_dir, cfg.seed, cfg.train.jit_compile,
             callbacks=[keras.callbacks.EarlyStopping(cfg.train.monitor, patience=cfg.tuner.patience)],
-            verbose=cfg.keras_verbose,
+            verbose=cfg.keras_verbose, word_vectors=word_vectors,
         )
         artifacts.write_csv(out_dir / "tuner_trials.csv", trials)
         if settings is None:  # a distributed-search worker: its trials are its result
@@ -252,7 +267,7 @@ def search_and_retrain(cfg, out_dir: Path, vocab_size: int, pad_to: list[int], x
 
     # Retraining does not depend on how much the search drew: fresh seeds, freshly shuffled batches.
     keras.utils.set_random_seed(cfg.seed)
-    model = build_model(settings, vocab_size, cfg.train.jit_compile)
+    model = build_model(settings, vocab_size, cfg.train.jit_compile, word_vectors)
     train_ds = inputs.train_batches(x_train, y_train, batch_size, cfg.seed, pad_to)
     history = fit(model, train_ds, val_ds, cfg.train, settings, out_dir, cfg.keras_verbose)
     # The checkpoint holds the best epoch (EarlyStopping only restores it when it stops training early).
@@ -311,7 +326,8 @@ def earlier_choice(cfg, out_dir: Path, n_train: int, n_val: int) -> Choice:
     return Choice(metrics["model"], metrics["best_hyperparameters"], trials, pd.read_csv(out_dir / "history.csv"), selected)
 
 
-def refit_on_train_and_val(cfg, out_dir: Path, settings: dict, vocab_size: int, pad_to: list[int], history: pd.DataFrame, x_all, y_all):
+def refit_on_train_and_val(cfg, out_dir: Path, settings: dict, vocab_size: int, pad_to: list[int], history: pd.DataFrame, x_all, y_all,
+                           word_vectors=None):
     """train.refit: a fresh model trained on train + validation for the epoch count validation chose,
     each epoch at the learning rate it had then (scikit-learn's refit: choose on validation, then learn
     from every labeled training review). Returns the model and what metrics.json says about it; its
@@ -320,7 +336,7 @@ def refit_on_train_and_val(cfg, out_dir: Path, settings: dict, vocab_size: int, 
     rates = history["learning_rate"].tolist()[:epochs]
     log.info("refit: %d epochs on %d train + val reviews (or their windows)", epochs, len(x_all))
     keras.utils.set_random_seed(cfg.seed)
-    model = build_model(settings, vocab_size, cfg.train.jit_compile)
+    model = build_model(settings, vocab_size, cfg.train.jit_compile, word_vectors)
     refit_history = train_and_log(
         model, inputs.train_batches(x_all, y_all, cfg.train.batch_size, cfg.seed, pad_to), None, epochs,
         [keras.callbacks.LearningRateScheduler(lambda epoch: rates[epoch])], out_dir / "refit_history.csv", cfg.keras_verbose,

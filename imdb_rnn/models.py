@@ -145,11 +145,13 @@ def adversarial_push(vectors, gradient, mask, size: float):
     return size * norm(vectors) * gradient / (norm(gradient) + 1e-12)
 
 
-def build_model(settings: dict, vocab_size: int, jit_compile: bool = False) -> keras.Model:
+def build_model(settings: dict, vocab_size: int, jit_compile: bool = False, word_vectors=None) -> keras.Model:
     """A compiled model. `settings` holds the arch config's keys (conf/arch), possibly tuned.
-    jit_compile: XLA-compile its train/predict steps (faster on CPU; one compilation per batch shape)."""
+    jit_compile: XLA-compile its train/predict steps (faster on CPU; one compilation per batch shape).
+    word_vectors: the embedding's starting values, (vocab_size, embedding_dim) (pretrain=lm); else random."""
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
-    embedding = layers.Embedding(vocab_size, int(settings["embedding_dim"]), mask_zero=True, name="embedding")
+    embedding = layers.Embedding(vocab_size, int(settings["embedding_dim"]), mask_zero=True, name="embedding",
+                                 weights=None if word_vectors is None else [word_vectors])
     name = f"{settings['cell']}_classifier"
     if settings.get("adversarial") or settings.get("virtual_adversarial"):
         # The layers after the embedding as a model of their own, which train_step runs on perturbed vectors.

@@ -77,7 +77,7 @@ def _declare(hp: kt.HyperParameters, name: str, spec: dict):
 
 
 class SearchSpaceModel(kt.HyperModel):
-    def __init__(self, arch: dict, search_space: dict, vocab_size: int, jit_compile: bool = False):
+    def __init__(self, arch: dict, search_space: dict, vocab_size: int, jit_compile: bool = False, word_vectors=None):
         super().__init__()
         unknown = set(search_space) - set(arch)
         if unknown:
@@ -85,12 +85,13 @@ class SearchSpaceModel(kt.HyperModel):
                 f"tuner.search_space has {sorted(unknown)}, which are not model settings; use keys of conf/arch: {sorted(arch)}"
             )
         self.arch, self.search_space, self.vocab_size, self.jit_compile = arch, search_space, vocab_size, jit_compile
+        self.word_vectors = word_vectors
 
     def build(self, hp):
         settings = dict(self.arch)
         for name, spec in self.search_space.items():
             settings[name] = _declare(hp, name, spec)
-        return build_model(settings, self.vocab_size, self.jit_compile)
+        return build_model(settings, self.vocab_size, self.jit_compile, self.word_vectors)
 
 
 def make_tuner(cfg, hypermodel: SearchSpaceModel, directory: Path, seed: int) -> kt.Tuner:
@@ -162,12 +163,13 @@ def _record_worker_trials(tuner: kt.Tuner) -> list[dict]:
     return rows
 
 
-def search(cfg, arch: dict, vocab_size: int, train_ds, val_ds, directory: Path, seed: int, jit_compile: bool, callbacks, verbose: int):
+def search(cfg, arch: dict, vocab_size: int, train_ds, val_ds, directory: Path, seed: int, jit_compile: bool, callbacks, verbose: int,
+           word_vectors=None):
     """Run (or resume) the search; return the best settings (arch + tuned values) and the trials table.
     A distributed-tuning worker returns (None, None, the trials it ran): the chief's job picks the best."""
     # Plain lists and dicts: Keras Tuner writes each trial's hyperparameters to JSON.
     search_space = OmegaConf.to_container(cfg.search_space, resolve=True)
-    hypermodel = SearchSpaceModel(arch, search_space, vocab_size, jit_compile)
+    hypermodel = SearchSpaceModel(arch, search_space, vocab_size, jit_compile, word_vectors)
     role = (cfg.get("distributed") or {}).get("role")
     fit_args = {"shuffle": False}  # train_ds reshuffles itself every epoch
     if cfg.kind != "hyperband":  # Hyperband sets each trial's epochs itself
