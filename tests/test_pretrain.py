@@ -5,6 +5,7 @@ import json
 
 import keras
 import numpy as np
+import pytest
 from conftest import TINY
 from omegaconf import OmegaConf
 from test_job import assert_one_line_failure
@@ -30,6 +31,7 @@ def test_the_language_model_reads_the_training_reviews_outside_the_bucket_and_no
     assert text.max() < 1000 and (text == data.OOV).any()  # words outside the vocabulary read as OOV
 
 
+@pytest.mark.slow
 def test_the_language_model_learns_word_order():
     """On a text whose next word follows from the last (a repeated sequence of 10 words), the held-out
     loss falls far below what word frequencies alone score, in both directions."""
@@ -52,6 +54,7 @@ def test_the_classifier_starts_its_embedding_from_the_word_vectors():
     assert np.abs(random_start).max() <= 0.05  # Keras' own start, for contrast
 
 
+@pytest.mark.slow
 def test_a_job_trains_the_language_model_once_and_the_next_reads_it_alike(run_cli, tmp_path):
     """The second job of the same settings reads the cached word vectors and ends exactly as the first,
     which trained them: the language model leaves the job's own seeded randomness as it found it."""
@@ -70,6 +73,7 @@ def test_a_job_trains_the_language_model_once_and_the_next_reads_it_alike(run_cl
     assert c["pretrain"] is None and c["val_loss"] != a["val_loss"]
 
 
+@pytest.mark.slow
 def test_settings_pretraining_cannot_serve_fail_in_one_line(run_cli, tmp_path):
     cases = [
         ([*LM, "pretrain.epochs=0"], ["pretrain.epochs=0", "positive integer"]),
