@@ -227,6 +227,16 @@ def test_a_best_bucket_sweep_runs_the_recipe_its_figure_came_from(sweep):
         assert job.arch.cell == arch and job.bucket.name == bucket and job.data.train_scope == "bucket"
 
 
+def test_the_pretrained_0_129_sweep_runs_the_readme_command():
+    hydra_cfg = compose_hydra_cfg("sweep=best_0_129_pretrained")
+    assert hydra_cfg.mode == RunMode.MULTIRUN
+    assert dict(hydra_cfg.sweeper.params) == {"arch": "gru", "bucket": "'0_129'", "seed": "42,1,2,3,4"}
+    job = compose_cfg("sweep=best_0_129_pretrained", "arch=gru", "bucket=0_129", "seed=3")
+    spelled_out = compose_cfg("experiment=best_gru_bucket", "arch.ema_momentum=0.99", "arch.word_dropout=0.2", "data.vocab_size=10000",
+                              "bucket=0_129", "pretrain=lm", "arch.adversarial=0.025", "arch.head=attention", "seed=3")
+    assert job == spelled_out and job.pretrain.name == "lm"
+
+
 # 598_2494's cells differ in how a review is read: one experiment config each, and the README's command for it.
 BEST_598_2494_CELLS = {
     "best_gru_bucket": [],
