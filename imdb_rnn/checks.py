@@ -96,12 +96,17 @@ TUNER_KEYS = {
 }
 
 
+def _check_rules(group: str, values, rules: dict) -> None:
+    """The first of a group's settings that breaks its rule, as `group.key=value: what to use`."""
+    for key, (ok, rule) in rules.items():
+        if not ok(values[key]):
+            raise UserError(f"{group}.{key}={values[key]!r}: {rule}")
+
+
 def check_config(cfg) -> None:
     """Catch impossible settings before any work, with a message that names the fix."""
     a = cfg.arch
-    for key, (ok, rule) in (LINEAR_RULES if a.cell == LINEAR else RECURRENT_RULES).items():
-        if not ok(a[key]):
-            raise UserError(f"arch.{key}={a[key]!r}: {rule}")
+    _check_rules("arch", a, LINEAR_RULES if a.cell == LINEAR else RECURRENT_RULES)
     t, r = cfg.train, cfg.train.reduce_lr
     checks = [
         (_is_count(cfg.seed), f"seed={cfg.seed!r}: use an integer >= 0"),
@@ -163,9 +168,7 @@ def check_pretrain(cfg) -> None:
         return
     if "epochs" not in p:
         raise UserError("pretrain.name=lm leaves out the language model's settings: choose it as pretrain=lm")
-    for key, (ok, rule) in PRETRAIN_RULES.items():
-        if not ok(p[key]):
-            raise UserError(f"pretrain.{key}={p[key]!r}: {rule}")
+    _check_rules("pretrain", p, PRETRAIN_RULES)
     if cfg.data.train_scope == "all":
         raise UserError("pretrain=lm reads the training reviews outside the bucket, and with data.train_scope=all the job "
                         "learns from all of them: use pretrain=none (or data.train_scope=bucket)")

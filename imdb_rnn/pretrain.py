@@ -1,6 +1,6 @@
 """pretrain=lm: word vectors learned first, without labels, by a language model on other reviews' text.
 
-A bucket's labelled reviews are few (0_129: about 5,100 to learn from), so a word seen in a handful of
+A bucket's labelled reviews are few (0_129: 4,934 to learn from), so a word seen in a handful of
 them gets a vector learned from a handful of labels. What words mean can be learned from text alone: a
 language model reads the text of the training reviews *outside* the job's bucket (never one of the
 bucket's training, validation or test reviews, and no label), a forward GRU predicting each next word
@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from imdb_rnn import UserError, data
+from imdb_rnn import UserError, artifacts, data
 
 log = logging.getLogger(__name__)
 
@@ -51,16 +51,14 @@ def word_vectors(cfg, corpus: data.Corpus, bucket, vocab_size: int, embedding_di
         cached = path.exists()
         if cached:
             log.info("pretrain=lm: word vectors from %s", path)
+            with np.load(path) as saved:
+                vectors, stats = saved["vectors"], json.loads(str(saved["stats"]))
         else:
             log.info("pretrain=lm: a language model on %d training reviews outside bucket %s (%d tokens)",
                      n_reviews, bucket.name, len(text))
             vectors, stats = train_language_model(text, vocab_size, embedding_dim, settings)
             stats = {"reviews": n_reviews, **stats}
-            partial = path.with_suffix(".partial.npz")
-            np.savez(partial, vectors=vectors, stats=json.dumps(stats))
-            os.replace(partial, path)  # whole or absent, never half-written
-        with np.load(path) as saved:
-            vectors, stats = saved["vectors"], json.loads(str(saved["stats"]))
+            artifacts.write_npz(path, {"vectors": vectors, "stats": json.dumps(stats)})  # whole or absent
     return vectors, {"name": "lm", **stats, "cached": cached, "file": str(path)}
 
 
