@@ -69,8 +69,8 @@ def blend_table(table: pd.DataFrame) -> pd.DataFrame:
                                        "val_accuracy", "best_cell_val_accuracy", "n_test", "test_accuracy"])
 
 
-# --blend-search scores 2**n - 1 blends of a bucket's n cells: 16 cells are 65,535 blends, under a minute with 10
-# seeds; each more cell doubles it.
+# --blend-search scores 2**n - 1 blends of a bucket's n cells, each more cell doubling the time: 16 cells of 10 seeds
+# took 14 s with 0_129's test and validation reviews, 71 s with 25,000 and 5,000 (benchmarks/blend_search_speed.py).
 MAX_SEARCHED_CELLS = 16
 
 
@@ -113,17 +113,21 @@ def _score_blends(jobs: pd.DataFrame, cells: list[str], seeds: list) -> list[dic
         return []
     column = {s: {c: i for i, c in enumerate(of_seed[s]["cell"])} for s in seeds}  # cell -> its column in val[s]
     alone = {s: {c: _accuracy(val[s], [i]) for c, i in column[s].items()} for s in seeds}
+    # On test a blend is every seed's model of its cells: summed per cell once, so that a blend adds one
+    # column a cell instead of one a job (2**n blends: this is most of the search's time).
+    test_sum = {c: test[0][:, (jobs["cell"] == c).to_numpy()].sum(axis=1) for c in cells}
+    test_count = {c: int((jobs["cell"] == c).sum()) for c in cells}
     rows = []
     for n in range(1, len(cells) + 1):
         for blend in itertools.combinations(cells, n):
             per_seed = [_accuracy(val[s], [column[s][c] for c in blend]) for s in seeds]
             best = [max(alone[s][c] for c in blend) for s in seeds]
             sign = [(a > b) - (a < b) for a, b in zip(per_seed, best)]
+            test_probability = sum(test_sum[c] for c in blend) / sum(test_count[c] for c in blend)
             rows.append({"cells": " + ".join(blend), "n_cells": n, "n_seeds": len(seeds), "n_val": len(val[seeds[0]][1]),
                          "val_accuracy": sum(per_seed) / len(seeds), "best_cell_val_accuracy": sum(best) / len(seeds),
                          **{k: sign.count(v) if n > 1 else pd.NA for k, v in (("wins", 1), ("ties", 0), ("losses", -1))},
-                         "n_test": len(test[1]),
-                         "test_accuracy": _accuracy(test, [i for i, c in enumerate(jobs["cell"]) if c in blend])})
+                         "n_test": len(test[1]), "test_accuracy": float(((test_probability > 0.5) == test[1]).mean())})
     return rows
 
 
